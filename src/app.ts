@@ -1,0 +1,99 @@
+// Builds the gateway; never listens (server.ts and the demo do). Everything a request touches is
+// constructed here from the config, so tests build as many independent apps as they need.
+import { randomUUID } from 'node:crypto';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import { MemoryStore } from './cache/memory-store.js';
+import { SpreadService } from './cache/spread-service.js';
+import { localCoordinator } from './cache/store.js';
+import type { Config } from './config.js';
+import { loggerOptions } from './logger.js';
+import { GatewayMetrics } from './metrics.js';
+import authPlugin from './plugins/auth.js';
+import errorHandler from './plugins/error-handler.js';
+import observability from './plugins/observability.js';
+import spreadInfoRoute from './routes/spread-info.js';
+import { UpstreamClient, type UpstreamGate } from './upstream/client.js';
+import { logUpstreamCall } from './upstream/call-log.js';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    spread: SpreadService;
+    metrics: GatewayMetrics;
+  }
+}
+
+export interface AppOverrides {
+  /** Where logs go (tests capture every line). */
+  logStream?: NodeJS.WritableStream;
+  /** Replaces the upstream governance (tests of the cache alone). */
+  upstreamGate?: UpstreamGate;
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+export async function buildApp(config: Config, overrides: AppOverrides = {}): Promise<FastifyInstance> {
+  if (!config.JUSTONEAPI_TOKEN) throw new Error('JUSTONEAPI_TOKEN is required to build the gateway');
+  const app = Fastify({
+    logger: loggerOptions(config, overrides.logStream),
+    requestIdHeader: false,
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+    },
+    bodyLimit: 64 * 1024,
+    trustProxy: false,
+  }).withTypeProvider<ZodTypeProvider>();
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+
+  const metrics = new GatewayMetrics();
+  const windows = {
+    freshMs: config.CACHE_FRESH_SECONDS * 1000,
+    staleMs: config.CACHE_STALE_SECONDS * 1000,
+    notFoundMs: config.CACHE_NOT_FOUND_SECONDS * 1000,
+  };
+  const client = new UpstreamClient({
+    baseUrl: config.JUSTONEAPI_BASE_URL,
+    token: config.JUSTONEAPI_TOKEN,
+    timeoutMs: config.UPSTREAM_TIMEOUT_MS,
+  });
+  const gate = overrides.upstreamGate;
+  const store = new MemoryStore(config.CACHE_MEMORY_MAX_ENTRIES);
+  app.log.warn('REDIS_URL is unset: caching in this process only (fine for one instance)');
+
+  const spread = new SpreadService({
+    store,
+    coordinator: localCoordinator,
+    windows,
+    keyPrefix: config.REDIS_KEY_PREFIX,
+    fetchDeadlineMs: config.UPSTREAM_MAX_WAIT_MS + config.UPSTREAM_TIMEOUT_MS,
+    fetch: (params, log, deadline) => client.fetch(params, gate, (r) => logUpstreamCall(log, metrics, r), deadline),
+    events: {
+      outcome: (outcome, route) => {
+        metrics.cacheOutcomes.inc({ route, outcome: outcome.toLowerCase() });
+        if (outcome === 'HIT' || outcome === 'STALE') metrics.callsAvoided.inc({ reason: outcome.toLowerCase() });
+      },
+      coalesced: (scope) => {
+        metrics.coalesced.inc({ scope });
+        metrics.callsAvoided.inc({ reason: 'coalesced' });
+      },
+      revalidated: (ok) => {
+        metrics.revalidations.inc({ result: ok ? 'ok' : 'error' });
+        metrics.cacheOutcomes.inc({ route: 'background', outcome: ok ? 'revalidated' : 'error' });
+      },
+    },
+  });
+  app.decorate('spread', spread);
+  app.decorate('metrics', metrics);
+  app.addHook('onClose', async () => {
+    await client.close();
+    await store.close();
+  });
+
+  await app.register(errorHandler);
+  await app.register(observability, { metrics, readiness: [] });
+  await app.register(authPlugin, { config });
+  await app.register(spreadInfoRoute);
+  return app;
+}

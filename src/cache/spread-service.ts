@@ -1,0 +1,177 @@
+// The request path for one parameter tuple: cache, stale rules and single flight in front of the
+// upstream. Every route (normalised, drop-in, batch) goes through get(), so all share one cache.
+import type { FastifyBaseLogger } from 'fastify';
+import { authorNotFound, GatewayError, type SerializedGatewayError } from '../errors.js';
+import { upstreamTimeout } from '../upstream/codes.js';
+import type { UpstreamResult } from '../upstream/client.js';
+import { FLOW_TYPES, PLATFORMS, RANGES, type SpreadParams, VIDEO_TYPES } from '../upstream/params.js';
+import { type CacheEntry, freshness, type OkEntry, ttlSeconds, type Windows } from './entry.js';
+import { tupleKey } from './keys.js';
+import type { CacheStore, Coordinator } from './store.js';
+
+export type CacheOutcome = 'HIT' | 'MISS' | 'STALE' | 'REVALIDATED' | 'BYPASS';
+
+export interface Answer {
+  entry: OkEntry;
+  outcome: CacheOutcome;
+}
+
+export type UpstreamFetcher = (params: SpreadParams, log: FastifyBaseLogger, deadline: number) => Promise<UpstreamResult>;
+
+export interface ServiceEvents {
+  outcome?(outcome: CacheOutcome | 'NOT_FOUND' | 'ERROR', route: string): void;
+  coalesced?(scope: 'local' | 'remote'): void;
+  revalidated?(ok: boolean): void;
+}
+
+export interface SpreadServiceOptions {
+  store: CacheStore;
+  coordinator: Coordinator;
+  fetch: UpstreamFetcher;
+  windows: Windows;
+  keyPrefix: string;
+  /** Longest a fetch may take: budget wait plus the upstream timeout. Followers wait no longer. */
+  fetchDeadlineMs: number;
+  events?: ServiceEvents;
+}
+
+/** Slack for a follower on another instance: the holder's write and notice arrive just after its deadline. */
+const FOLLOWER_MARGIN_MS = 1000;
+
+export class SpreadService {
+  private readonly inflight = new Map<string, Promise<CacheEntry>>();
+  private readonly events: ServiceEvents;
+
+  constructor(private readonly o: SpreadServiceOptions) {
+    this.events = o.events ?? {};
+  }
+
+  get windows(): Windows {
+    return this.o.windows;
+  }
+
+  keyFor(params: SpreadParams): string {
+    return this.o.keyPrefix + tupleKey(params);
+  }
+
+  async get(params: SpreadParams, opts: { force?: boolean; log: FastifyBaseLogger; route?: string }): Promise<Answer> {
+    const { log } = opts;
+    const route = opts.route ?? 'spread-info';
+    const key = this.keyFor(params);
+    let cached: CacheEntry | undefined;
+    if (!opts.force) {
+      cached = await this.o.store.get(key);
+      const f = cached && freshness(cached, this.o.windows);
+      if (cached && f === 'fresh') {
+        if (cached.kind === 'not_found') return this.fail(authorNotFound(), route);
+        return this.answer(cached, 'HIT', route);
+      }
+      if (cached?.kind === 'ok' && f === 'stale') {
+        this.revalidate(key, params, log);
+        return this.answer(cached, 'STALE', route);
+      }
+    }
+    try {
+      const entry = await this.load(key, params, log);
+      if (entry.kind === 'not_found') return this.fail(authorNotFound(), route);
+      return this.answer(entry, opts.force ? 'BYPASS' : 'MISS', route);
+    } catch (err) {
+      if (err instanceof GatewayError && err.staleable) {
+        const stale = cached ?? (await this.o.store.get(key));
+        if (stale?.kind === 'ok' && freshness(stale, this.o.windows) !== 'expired') {
+          log.warn({ err: { code: err.code, upstreamCode: err.upstreamCode }, key }, 'upstream failed; answering stale');
+          return this.answer(stale, 'STALE', route);
+        }
+      }
+      if (!(err instanceof GatewayError && err.code === 'AUTHOR_NOT_FOUND')) this.events.outcome?.('ERROR', route);
+      throw err;
+    }
+  }
+
+  /** Forgets every variant of an author (there are only 64, so no KEYS or SCAN is needed). */
+  purge(oAuthorId: string): Promise<number> {
+    return this.o.store.delete(allVariants(oAuthorId).map((p) => this.keyFor(p)));
+  }
+
+  /** In-process single flight: one promise per key, however many requests ask. */
+  private load(key: string, params: SpreadParams, log: FastifyBaseLogger): Promise<CacheEntry> {
+    const running = this.inflight.get(key);
+    if (running) {
+      this.events.coalesced?.('local');
+      return running;
+    }
+    const p = this.loadShared(key, params, log).finally(() => this.inflight.delete(key));
+    this.inflight.set(key, p);
+    return p;
+  }
+
+  /** Cross-instance single flight: the lease holder calls the upstream, the others wait for it. */
+  private async loadShared(key: string, params: SpreadParams, log: FastifyBaseLogger): Promise<CacheEntry> {
+    const deadline = Date.now() + this.o.fetchDeadlineMs;
+    // A holder that dies leaves its lease to expire; then one waiter takes over. Bounded turns.
+    for (let turn = 0; turn < 3; turn++) {
+      const lease = await this.o.coordinator.acquire(key, Math.max(1000, deadline - Date.now()) + FOLLOWER_MARGIN_MS);
+      if (lease) {
+        try {
+          const res = await this.o.fetch(params, log, deadline);
+          const entry: CacheEntry =
+            res.kind === 'ok'
+              ? { kind: 'ok', data: res.data, fetchedAt: Date.now(), requestId: res.requestId }
+              : { kind: 'not_found', fetchedAt: Date.now(), requestId: res.requestId };
+          await this.o.store.set(key, entry, ttlSeconds(entry, this.o.windows));
+          await lease.release({ ok: true });
+          return entry;
+        } catch (err) {
+          await lease.release({ ok: false, error: serialize(err) });
+          throw err;
+        }
+      }
+      this.events.coalesced?.('remote');
+      const outcome = await this.o.coordinator.wait(key, Math.max(0, deadline - Date.now()) + FOLLOWER_MARGIN_MS);
+      if (outcome !== 'timeout') {
+        if (!outcome.ok) throw GatewayError.fromJSON(outcome.error);
+        const entry = await this.o.store.get(key, { skipL1: true });
+        if (entry && freshness(entry, this.o.windows) === 'fresh') return entry;
+      }
+      if (Date.now() >= deadline) break;
+    }
+    throw upstreamTimeout(this.o.fetchDeadlineMs);
+  }
+
+  /** Stale-while-revalidate: one background refresh per key (the lease makes it one across instances). */
+  private revalidate(key: string, params: SpreadParams, log: FastifyBaseLogger): void {
+    if (this.inflight.has(key)) return;
+    this.load(key, params, log).then(
+      () => this.events.revalidated?.(true),
+      (err: unknown) => {
+        this.events.revalidated?.(false);
+        log.warn({ err: err instanceof GatewayError ? err.toJSON() : String(err), key }, 'background refresh failed');
+      },
+    );
+  }
+
+  private answer(entry: OkEntry, outcome: CacheOutcome, route: string): Answer {
+    this.events.outcome?.(outcome, route);
+    return { entry, outcome };
+  }
+
+  private fail(err: GatewayError, route: string): never {
+    this.events.outcome?.('NOT_FOUND', route);
+    throw err;
+  }
+}
+
+function serialize(err: unknown): SerializedGatewayError {
+  if (err instanceof GatewayError) return err.toJSON();
+  return { statusCode: 502, code: 'UPSTREAM_ERROR', message: 'the upstream call failed' };
+}
+
+export function allVariants(oAuthorId: string): SpreadParams[] {
+  const out: SpreadParams[] = [];
+  for (const platform of PLATFORMS)
+    for (const range of RANGES)
+      for (const type of VIDEO_TYPES)
+        for (const onlyAssign of [false, true])
+          for (const flowType of FLOW_TYPES) out.push({ oAuthorId, platform, range, type, onlyAssign, flowType });
+  return out;
+}

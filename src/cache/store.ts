@@ -1,0 +1,38 @@
+// The cache's storage and cross-instance coordination, behind interfaces so the route does not
+// care whether entries live in this process or in Redis.
+import type { SerializedGatewayError } from '../errors.js';
+import type { CacheEntry } from './entry.js';
+
+export interface CacheStore {
+  readonly name: string;
+  /** `skipL1`: read the shared tier, past any in-process copy (after another instance wrote). */
+  get(key: string, opts?: { skipL1?: boolean }): Promise<CacheEntry | undefined>;
+  set(key: string, entry: CacheEntry, ttlSeconds: number): Promise<void>;
+  /** Deletes these keys; resolves with how many existed. */
+  delete(keys: string[]): Promise<number>;
+  close(): Promise<void>;
+}
+
+/** What the instance that fetched a key tells the others that waited for it. */
+export type SharedOutcome = { ok: true } | { ok: false; error: SerializedGatewayError };
+
+export interface Lease {
+  release(outcome: SharedOutcome): Promise<void>;
+}
+
+/**
+ * Cross-instance single flight: one instance holds a key's lease while it calls the upstream;
+ * the others wait for its outcome instead of calling too.
+ */
+export interface Coordinator {
+  /** A lease, or null when another instance holds one for this key. */
+  acquire(key: string, ttlMs: number): Promise<Lease | null>;
+  /** Resolves with the holder's outcome, or 'timeout' when none came (the holder may have died). */
+  wait(key: string, timeoutMs: number): Promise<SharedOutcome | 'timeout'>;
+}
+
+/** A single instance has nobody to coordinate with: in-process coalescing is enough. */
+export const localCoordinator: Coordinator = {
+  acquire: async () => ({ release: async () => {} }),
+  wait: async () => 'timeout',
+};

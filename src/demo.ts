@@ -1,0 +1,39 @@
+// `npm run demo`: the gateway on the in-memory store, wired to the built-in simulated upstream.
+// No token, no network, no Redis: a newcomer can curl it at once.
+import closeWithGrace from 'close-with-grace';
+import { buildApp } from './app.js';
+import { loadConfig } from './config.js';
+import { startSimUpstream } from './sim/upstream-server.js';
+
+const sim = await startSimUpstream({ delayMs: 150 });
+const config = loadConfig({
+  ...process.env,
+  NODE_ENV: 'development',
+  REDIS_URL: undefined,
+  REDIS_CLUSTER_NODES: undefined,
+  API_KEYS: undefined,
+  ADMIN_API_KEYS: undefined,
+  JUSTONEAPI_TOKEN: 'demo-token-not-secret',
+  JUSTONEAPI_BASE_URL: sim.url,
+  HOST: process.env.HOST ?? '127.0.0.1',
+});
+const app = await buildApp(config);
+closeWithGrace({ delay: 5000 }, async () => {
+  await app.close();
+  await sim.close();
+});
+await app.listen({ port: config.PORT, host: config.HOST });
+const base = `http://${config.HOST === '0.0.0.0' ? '127.0.0.1' : config.HOST}:${config.PORT}`;
+process.stdout.write(
+  [
+    '',
+    `Gateway demo on ${base} (simulated upstream at ${sim.url}, in-memory cache).`,
+    'Try:',
+    `  curl -s ${base}/v1/authors/7012345678901234567/spread-info`,
+    `  curl -s '${base}/v1/authors/7012345678901234567/spread-info?platform=LIVE_STREAMING&range=DAY_90'`,
+    `  curl -s ${base}/v1/authors/notfound1/spread-info      # upstream "no content": 404`,
+    `  curl -s ${base}/v1/authors/code302x/spread-info       # upstream rate limit: 503`,
+    'Ctrl-C stops it.',
+    '',
+  ].join('\n'),
+);

@@ -1,0 +1,97 @@
+// The one error handler: every failure becomes the contract's error body. 5xx bodies never carry
+// internals; validation errors name the parameter.
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
+import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
+import { type ErrorCode, GatewayError } from '../errors.js';
+
+export interface ErrorBody {
+  error: {
+    code: string;
+    message: string;
+    requestId: string;
+    upstreamCode?: number;
+    retryAfterSeconds?: number;
+  };
+}
+
+export function errorBody(requestId: string, err: GatewayError): ErrorBody {
+  return {
+    error: {
+      code: err.code,
+      message: err.message,
+      requestId,
+      ...(err.upstreamCode === undefined ? {} : { upstreamCode: err.upstreamCode }),
+      ...(err.retryAfterSeconds === undefined ? {} : { retryAfterSeconds: err.retryAfterSeconds }),
+    },
+  };
+}
+
+const STATUS_CODES: Record<number, ErrorCode> = {
+  400: 'INVALID_REQUEST',
+  401: 'UNAUTHORIZED',
+  403: 'FORBIDDEN',
+  404: 'NOT_FOUND',
+  413: 'PAYLOAD_TOO_LARGE',
+  429: 'RATE_LIMITED',
+};
+
+/** Turns any thrown value into a GatewayError the caller may see. */
+export function toGatewayError(err: unknown): GatewayError {
+  if (err instanceof GatewayError) return err;
+  if (hasZodFastifySchemaValidationErrors(err)) {
+    return new GatewayError(400, 'INVALID_REQUEST', describeValidation(err.validation, err.validationContext));
+  }
+  const fe = err as Partial<FastifyError>;
+  const status = typeof fe.statusCode === 'number' ? fe.statusCode : 500;
+  if (status >= 400 && status < 500) {
+    const code = STATUS_CODES[status] ?? 'INVALID_REQUEST';
+    // Fastify's own 4xx messages (bad JSON, body too large, unsupported media type) are safe to show.
+    return new GatewayError(status, code, fe.message || 'invalid request');
+  }
+  return new GatewayError(500, 'INTERNAL', 'internal error');
+}
+
+type Issue = { instancePath: string; message?: string; keyword: string; params: Record<string, unknown> };
+
+export function describeValidation(issues: Issue[], context: string | undefined): string {
+  const where = context === 'querystring' ? 'query parameter' : context === 'params' ? 'path parameter' : 'field';
+  const parts = issues.slice(0, 5).map((i) => {
+    const keys = Array.isArray(i.params.keys) ? (i.params.keys as string[]) : [];
+    if (i.keyword === 'unrecognized_keys' && keys.length > 0) {
+      const named = keys.map((k) => `"${truncate(k)}"`).join(', ');
+      if (keys.includes('token') && context === 'querystring') {
+        return `${where} "token" is not accepted: the gateway holds the upstream token`;
+      }
+      return `unknown ${where}${keys.length > 1 ? 's' : ''} ${named}`;
+    }
+    const name = i.instancePath.replace(/^\//, '').replaceAll('/', '.') || '(root)';
+    return `${where} "${truncate(name)}": ${i.message ?? 'invalid'}`;
+  });
+  return parts.join('; ');
+}
+
+function truncate(s: string): string {
+  // Names come from the caller: keep them short and printable in the message.
+  const clean = s.replace(/[^\x20-\x7e]/g, '?');
+  return clean.length > 64 ? `${clean.slice(0, 61)}...` : clean;
+}
+
+async function errorHandlerPlugin(app: FastifyInstance) {
+  app.setErrorHandler((err: unknown, request: FastifyRequest, reply: FastifyReply) => {
+    const gw = toGatewayError(err);
+    if (gw.statusCode >= 500 && !(err instanceof GatewayError)) {
+      request.log.error({ err }, 'unhandled error');
+    }
+    if (gw.retryAfterSeconds !== undefined) reply.header('retry-after', String(gw.retryAfterSeconds));
+    return reply.code(gw.statusCode).type('application/json; charset=utf-8').send(errorBody(request.id, gw));
+  });
+
+  app.setNotFoundHandler((request, reply) => {
+    reply
+      .code(404)
+      .send(errorBody(request.id, new GatewayError(404, 'NOT_FOUND', `no route for ${request.method} ${request.url.split('?')[0]}`)));
+  });
+}
+
+export default fp(errorHandlerPlugin, { name: 'error-handler' });

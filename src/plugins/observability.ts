@@ -1,0 +1,39 @@
+// Request ids on every response, one metrics observation per answered request, and the
+// operations routes (/healthz, /readyz, /metrics), which are neither logged per request nor limited.
+import type { FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
+import type { GatewayMetrics } from '../metrics.js';
+
+export interface ReadinessCheck {
+  name: string;
+  /** null when fine, else why not ready. */
+  check(): string | null;
+}
+
+async function observabilityPlugin(app: FastifyInstance, opts: { metrics: GatewayMetrics; readiness: ReadinessCheck[] }) {
+  const { metrics } = opts;
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? 'unmatched';
+    const labels = { route, method: request.method, status_code: String(reply.statusCode) };
+    metrics.httpRequests.inc(labels);
+    metrics.httpDuration.observe(labels, reply.elapsedTime / 1000);
+  });
+
+  const quiet = { logLevel: 'silent' as const, config: { rateLimit: false as const } };
+  app.get('/healthz', { ...quiet, schema: { hide: true } }, async () => ({ status: 'ok' }));
+  app.get('/readyz', { ...quiet, schema: { hide: true } }, async (_request, reply) => {
+    const problems = opts.readiness.map((r) => ({ name: r.name, problem: r.check() }));
+    const failing = problems.filter((p) => p.problem !== null);
+    const checks = Object.fromEntries(problems.map((p) => [p.name, p.problem ?? 'ok']));
+    return reply.code(failing.length ? 503 : 200).send({ status: failing.length ? 'not ready' : 'ready', checks });
+  });
+  app.get('/metrics', { ...quiet, schema: { hide: true } }, async (_request, reply) => {
+    reply.type(metrics.registry.contentType);
+    return metrics.registry.metrics();
+  });
+}
+
+export default fp(observabilityPlugin, { name: 'observability' });

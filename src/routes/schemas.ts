@@ -1,0 +1,81 @@
+// Request and response schemas: the single source for validation, types and the OpenAPI document.
+import { z } from 'zod';
+import { spreadMetricsSchema } from '../normalize/schema.js';
+import { AUTHOR_ID_PATTERN, FLOW_TYPES, PLATFORMS, QUERY_DEFAULTS, RANGES, VIDEO_TYPES } from '../upstream/params.js';
+
+export const authorIdSchema = z
+  .string()
+  .regex(AUTHOR_ID_PATTERN, 'must be 1 to 64 characters of 0-9 A-Z a-z _ -')
+  .describe("The creator's Xingtu author id (upstream `oAuthorId`).");
+
+const queryFields = {
+  platform: z.enum(PLATFORMS).default(QUERY_DEFAULTS.platform).describe('Platform type.'),
+  range: z.enum(RANGES).default(QUERY_DEFAULTS.range).describe('Time range: the last 30 or 90 days.'),
+  type: z.enum(VIDEO_TYPES).default(QUERY_DEFAULTS.type).describe('Video type: personal or Xingtu (commissioned) videos.'),
+  onlyAssign: z
+    .enum(['true', 'false'])
+    .default('false')
+    .transform((v) => v === 'true')
+    .describe('Only include assigned videos.'),
+  flowType: z.enum(FLOW_TYPES).default(QUERY_DEFAULTS.flowType).describe('Flow type filter.'),
+};
+
+export const spreadParamsSchema = z.strictObject({ oAuthorId: authorIdSchema });
+
+/** Strict: an unknown parameter (including `token`) is a 400 that names it. */
+export const spreadQuerySchema = z.strictObject(queryFields);
+
+/** The drop-in route takes the upstream's own query: oAuthorId in it, and a `token` that is ignored. */
+export const dropInQuerySchema = z.strictObject({
+  oAuthorId: authorIdSchema,
+  ...queryFields,
+  token: z.string().optional().describe('Ignored: accepted so JustOneAPI client code works unchanged; never forwarded or logged.'),
+});
+
+export const batchItemSchema = z.strictObject({
+  oAuthorId: authorIdSchema,
+  platform: queryFields.platform,
+  range: queryFields.range,
+  type: queryFields.type,
+  onlyAssign: z.boolean().default(false).describe('Only include assigned videos.'),
+  flowType: queryFields.flowType,
+});
+
+export const querySchemaOut = z.object({
+  platform: z.enum(PLATFORMS),
+  range: z.enum(RANGES),
+  type: z.enum(VIDEO_TYPES),
+  onlyAssign: z.boolean(),
+  flowType: z.enum(FLOW_TYPES),
+});
+
+export const metaSchema = z
+  .object({
+    cache: z.enum(['HIT', 'MISS', 'STALE', 'REVALIDATED', 'BYPASS']).describe('Where the answer came from (same as `x-cache`).'),
+    stale: z.boolean().describe('True when served past its fresh window (upstream could not answer, or a refresh is under way).'),
+    fetchedAt: z.string().describe('When the upstream produced this answer (ISO 8601, UTC).'),
+    ageSeconds: z.number().int().describe('Seconds since fetchedAt.'),
+    upstreamRequestId: z.string().nullable().describe("The upstream's request id for the answer, when it sent one."),
+  })
+  .describe('How the answer was obtained.');
+
+export const spreadInfoResponseSchema = z
+  .object({
+    authorId: z.string().describe('The author id asked for.'),
+    query: querySchemaOut.describe('The parameters, with defaults applied.'),
+    metrics: spreadMetricsSchema,
+    meta: metaSchema,
+  })
+  .describe('Normalised distribution metrics for one author and parameter tuple.');
+
+export const errorResponseSchema = z
+  .object({
+    error: z.object({
+      code: z.string().describe('Stable machine-readable code (see the error table).'),
+      message: z.string().describe('Human-readable explanation; never contains secrets or internals.'),
+      requestId: z.string().describe('The request id (also in `x-request-id`).'),
+      upstreamCode: z.number().int().optional().describe('The upstream business code behind this error, when there is one.'),
+      retryAfterSeconds: z.number().int().optional().describe('When to try again (also in `retry-after`).'),
+    }),
+  })
+  .describe('Error envelope.');

@@ -1,0 +1,41 @@
+// GET /v1/authors/:oAuthorId/spread-info: the normalised route.
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { applyCacheHeaders, sendJson, spreadInfoJson } from '../http/present.js';
+import type { SpreadParams } from '../upstream/params.js';
+import { errorResponseSchema, spreadInfoResponseSchema, spreadParamsSchema, spreadQuerySchema } from './schemas.js';
+
+/** An admin may force an upstream call with `cache-control: no-cache`; anyone else is ignored. */
+export function wantsForcedRefresh(cacheControl: string | undefined, admin: boolean | undefined): boolean {
+  return admin === true && typeof cacheControl === 'string' && /(^|[\s,])no-cache($|[\s,])/i.test(cacheControl);
+}
+
+const spreadInfoRoute: FastifyPluginAsyncZod = async (app) => {
+  app.get(
+    '/v1/authors/:oAuthorId/spread-info',
+    {
+      config: { auth: 'caller' },
+      schema: {
+        summary: 'Distribution metrics of one creator, normalised',
+        description:
+          'Exposure and spread metrics for one Xingtu creator, as numbers. Served from cache when fresh; from a stale entry when the upstream cannot answer.',
+        tags: ['metrics'],
+        params: spreadParamsSchema,
+        querystring: spreadQuerySchema,
+        response: {
+          200: spreadInfoResponseSchema,
+          '4xx': errorResponseSchema,
+          '5xx': errorResponseSchema,
+        },
+      },
+    },
+    async (request, reply) => {
+      const params: SpreadParams = { oAuthorId: request.params.oAuthorId, ...request.query };
+      const force = wantsForcedRefresh(request.headers['cache-control'], request.caller?.admin);
+      const answer = await app.spread.get(params, { force, log: request.log });
+      if (applyCacheHeaders(request, reply, answer, app.spread.windows)) return sendJson(reply, 304);
+      return sendJson(reply, 200, spreadInfoJson(params, answer));
+    },
+  );
+};
+
+export default spreadInfoRoute;

@@ -1,0 +1,181 @@
+// The JustOneAPI client: one keep-alive undici pool, the token added here and nowhere else,
+// a whole-call deadline, 301 retried (it is not billed), a timeout never retried (it may be).
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Pool } from 'undici';
+import type { GatewayError } from '../errors.js';
+import { classifyBusinessCode, isBilled, retriesExhausted, upstreamError, upstreamTimeout } from './codes.js';
+import { type SpreadParams, upstreamSearchParams } from './params.js';
+
+export const UPSTREAM_PATH = '/api/douyin-xingtu/gw/api/data_sp/get_author_spread_info/v1';
+const MAX_BODY_BYTES = 1024 * 1024;
+
+export type UpstreamResult =
+  | { kind: 'ok'; data: Record<string, unknown>; requestId: string | null }
+  | { kind: 'not_found'; requestId: string | null };
+
+/** One line per upstream call: what the logs and metrics need, and never the token or query. */
+export interface UpstreamCallRecord {
+  authorId: string;
+  attempt: number;
+  /** Business code, or null when no envelope was read (timeout, HTTP error, bad body, network). */
+  code: number | null;
+  httpStatus: number | null;
+  outcome: 'ok' | 'not_found' | 'retry' | 'error' | 'timeout' | 'network' | 'malformed' | 'http_error';
+  billed: boolean;
+  latencyMs: number;
+  requestId: string | null;
+}
+
+/** Budget and back-off, consulted before every attempt and told of every answer (limits/). */
+export interface UpstreamGate {
+  /** Resolves when a call may be made; throws a GatewayError (503) when none may be made before `deadline`. */
+  beforeCall(deadline: number): Promise<void>;
+  afterCall(record: UpstreamCallRecord): void;
+}
+
+export interface UpstreamClientOptions {
+  baseUrl: string;
+  token: string;
+  timeoutMs: number;
+  /** Base for the jittered backoff between 301 retries. */
+  retryBaseMs?: number;
+  maxRetries301?: number;
+  connections?: number;
+}
+
+export class UpstreamClient {
+  private readonly pool: Pool;
+  private readonly retryBaseMs: number;
+  private readonly maxRetries301: number;
+
+  constructor(private readonly opts: UpstreamClientOptions) {
+    this.pool = new Pool(new URL(opts.baseUrl).origin, {
+      connections: opts.connections ?? 64,
+      keepAliveTimeout: 30_000,
+      // The whole-call deadline below governs; these only stop undici cutting a slow answer short.
+      headersTimeout: 0,
+      bodyTimeout: 0,
+    });
+    this.retryBaseMs = opts.retryBaseMs ?? 250;
+    this.maxRetries301 = opts.maxRetries301 ?? 2;
+  }
+
+  /**
+   * Fetches one tuple. Throws GatewayError for every failure. `onCall` receives one record per
+   * attempt; `gate` is consulted before each attempt (retries spend budget too).
+   */
+  async fetch(
+    params: SpreadParams,
+    gate: UpstreamGate | undefined,
+    onCall: (r: UpstreamCallRecord) => void,
+    deadline: number = Date.now() + this.opts.timeoutMs,
+  ): Promise<UpstreamResult> {
+    for (let attempt = 1; ; attempt++) {
+      await gate?.beforeCall(deadline);
+      const { record, result, error } = await this.attempt(params, attempt, deadline);
+      gate?.afterCall(record);
+      onCall(record);
+      if (result) return result;
+      if (record.outcome !== 'retry') throw error;
+      if (attempt > this.maxRetries301) throw retriesExhausted();
+      // Full jitter: spreads retries of many keys so they don't hit the upstream in step.
+      const backoff = Math.random() * this.retryBaseMs * 2 ** (attempt - 1);
+      if (Date.now() + backoff >= deadline) throw retriesExhausted();
+      await sleep(backoff);
+    }
+  }
+
+  private async attempt(
+    params: SpreadParams,
+    attempt: number,
+    deadline: number,
+  ): Promise<{ record: UpstreamCallRecord; result?: UpstreamResult; error?: GatewayError }> {
+    const query = upstreamSearchParams(params);
+    query.set('token', this.opts.token);
+    const started = performance.now();
+    let httpStatus: number | null = null;
+    const done = (
+      outcome: UpstreamCallRecord['outcome'],
+      extra: { code?: number; requestId?: string | null; result?: UpstreamResult; error?: GatewayError } = {},
+    ) => ({
+      record: {
+        authorId: params.oAuthorId,
+        attempt,
+        code: extra.code ?? null,
+        httpStatus,
+        outcome,
+        billed: extra.code !== undefined && isBilled(extra.code),
+        latencyMs: Math.round((performance.now() - started) * 10) / 10,
+        requestId: extra.requestId ?? null,
+      },
+      result: extra.result,
+      error: extra.error,
+    });
+    const timeoutMs = Math.max(1, Math.min(this.opts.timeoutMs, deadline - Date.now()));
+    const ac = new AbortController();
+    const timer = setTimeout(() => ac.abort(), timeoutMs);
+    let text: string;
+    try {
+      const res = await this.pool.request({ path: `${UPSTREAM_PATH}?${query}`, method: 'GET', signal: ac.signal });
+      httpStatus = res.statusCode;
+      text = await readLimited(res.body, MAX_BODY_BYTES);
+    } catch {
+      // Never pass undici's error on: its message could one day include the request path (and token).
+      if (ac.signal.aborted) return done('timeout', { error: upstreamTimeout(timeoutMs) });
+      return done('network', { error: upstreamError('the upstream connection failed') });
+    } finally {
+      clearTimeout(timer);
+    }
+    if (httpStatus !== 200) return done('http_error', { error: upstreamError(`the upstream answered HTTP ${httpStatus}`) });
+    const envelope = parseEnvelope(text);
+    if (!envelope) return done('malformed', { error: upstreamError('the upstream answered a malformed body') });
+    const { code, requestId } = envelope;
+    const verdict = classifyBusinessCode(code);
+    switch (verdict.kind) {
+      case 'ok':
+        if (!isPlainObject(envelope.data)) {
+          return done('malformed', { code, requestId, error: upstreamError('the upstream answered success without data', 0) });
+        }
+        return done('ok', { code, requestId, result: { kind: 'ok', data: envelope.data, requestId } });
+      case 'not_found':
+        return done('not_found', { code, requestId, result: { kind: 'not_found', requestId } });
+      case 'retry':
+        return done('retry', { code, requestId });
+      default:
+        return done('error', { code, requestId, error: verdict.error });
+    }
+  }
+
+  close(): Promise<void> {
+    return this.pool.close();
+  }
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function parseEnvelope(text: string): { code: number; data: unknown; requestId: string | null } | null {
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    return null;
+  }
+  if (!isPlainObject(body)) return null;
+  const code = typeof body.code === 'string' && /^\d+$/.test(body.code) ? Number(body.code) : body.code;
+  if (typeof code !== 'number' || !Number.isInteger(code)) return null;
+  const rid = body.requestId ?? body.request_id;
+  return { code, data: body.data, requestId: typeof rid === 'string' && rid.length <= 128 ? rid : null };
+}
+
+async function readLimited(body: AsyncIterable<Buffer>, limit: number): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    size += chunk.length;
+    if (size > limit) throw new Error('upstream body too large');
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
