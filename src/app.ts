@@ -9,9 +9,15 @@ import { localCoordinator } from './cache/store.js';
 import type { Config } from './config.js';
 import { loggerOptions } from './logger.js';
 import { GatewayMetrics } from './metrics.js';
+import { UpstreamGovernor } from './limits/governor.js';
+import accessPlugin from './plugins/access.js';
 import authPlugin from './plugins/auth.js';
 import errorHandler from './plugins/error-handler.js';
 import observability from './plugins/observability.js';
+import openapi from './plugins/openapi.js';
+import { RedisConnection } from './redis/connection.js';
+import batchRoute from './routes/batch.js';
+import dropInRoute from './routes/drop-in.js';
 import spreadInfoRoute from './routes/spread-info.js';
 import { UpstreamClient, type UpstreamGate } from './upstream/client.js';
 import { logUpstreamCall } from './upstream/call-log.js';
@@ -20,6 +26,9 @@ declare module 'fastify' {
   interface FastifyInstance {
     spread: SpreadService;
     metrics: GatewayMetrics;
+    /** null when neither REDIS_URL nor REDIS_CLUSTER_NODES is set. */
+    redis: RedisConnection | null;
+    governor: UpstreamGovernor;
   }
 }
 
@@ -58,7 +67,16 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     token: config.JUSTONEAPI_TOKEN,
     timeoutMs: config.UPSTREAM_TIMEOUT_MS,
   });
-  const gate = overrides.upstreamGate;
+  const keyPrefix = config.REDIS_KEY_PREFIX;
+  const redisTarget = { url: config.REDIS_URL, clusterNodes: config.REDIS_CLUSTER_NODES };
+  const redis = redisTarget.url || redisTarget.clusterNodes ? new RedisConnection(redisTarget, app.log) : null;
+  if (redis) {
+    redis.on('up', () => metrics.redisUp.set(1));
+    redis.on('down', () => metrics.redisUp.set(0));
+    metrics.redisUp.set((await redis.waitReady()) ? 1 : 0);
+  }
+  const governor = new UpstreamGovernor({ config, redis, metrics, log: app.log, keyPrefix });
+  const gate = overrides.upstreamGate ?? governor;
   const store = new MemoryStore(config.CACHE_MEMORY_MAX_ENTRIES);
   app.log.warn('REDIS_URL is unset: caching in this process only (fine for one instance)');
 
@@ -66,7 +84,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     store,
     coordinator: localCoordinator,
     windows,
-    keyPrefix: config.REDIS_KEY_PREFIX,
+    keyPrefix,
     fetchDeadlineMs: config.UPSTREAM_MAX_WAIT_MS + config.UPSTREAM_TIMEOUT_MS,
     fetch: (params, log, deadline) => client.fetch(params, gate, (r) => logUpstreamCall(log, metrics, r), deadline),
     events: {
@@ -86,14 +104,24 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   });
   app.decorate('spread', spread);
   app.decorate('metrics', metrics);
+  app.decorate('redis', redis);
+  app.decorate('governor', governor);
   app.addHook('onClose', async () => {
     await client.close();
     await store.close();
+    await governor.close();
+    await redis?.close();
   });
 
+  const readiness = [governor.readiness()];
+  if (redis) readiness.push({ name: 'redis', check: () => (redis.up ? null : 'Redis is not reachable') });
   await app.register(errorHandler);
-  await app.register(observability, { metrics, readiness: [] });
+  await app.register(openapi);
+  await app.register(observability, { metrics, readiness });
   await app.register(authPlugin, { config });
+  await app.register(accessPlugin, { config, keyPrefix });
   await app.register(spreadInfoRoute);
+  await app.register(dropInRoute);
+  await app.register(batchRoute);
   return app;
 }
