@@ -3,24 +3,28 @@
 import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import type { Windows } from './cache/entry.js';
 import { MemoryStore } from './cache/memory-store.js';
+import { RedisCoordinator } from './cache/redis-coordinator.js';
 import { SpreadService } from './cache/spread-service.js';
 import { localCoordinator } from './cache/store.js';
+import { TieredStore } from './cache/tiered-store.js';
 import type { Config } from './config.js';
+import { UpstreamGovernor } from './limits/governor.js';
 import { loggerOptions } from './logger.js';
 import { GatewayMetrics } from './metrics.js';
-import { UpstreamGovernor } from './limits/governor.js';
 import accessPlugin from './plugins/access.js';
 import authPlugin from './plugins/auth.js';
 import errorHandler from './plugins/error-handler.js';
 import observability from './plugins/observability.js';
 import openapi from './plugins/openapi.js';
-import { RedisConnection } from './redis/connection.js';
+import { createRedisClient, RedisConnection, SUBSCRIBER } from './redis/connection.js';
 import batchRoute from './routes/batch.js';
 import dropInRoute from './routes/drop-in.js';
+import purgeRoute from './routes/purge.js';
 import spreadInfoRoute from './routes/spread-info.js';
-import { UpstreamClient, type UpstreamGate } from './upstream/client.js';
 import { logUpstreamCall } from './upstream/call-log.js';
+import { UpstreamClient, type UpstreamGate } from './upstream/client.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -69,7 +73,8 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   });
   const keyPrefix = config.REDIS_KEY_PREFIX;
   const redisTarget = { url: config.REDIS_URL, clusterNodes: config.REDIS_CLUSTER_NODES };
-  const redis = redisTarget.url || redisTarget.clusterNodes ? new RedisConnection(redisTarget, app.log) : null;
+  const redis =
+    redisTarget.url || redisTarget.clusterNodes ? new RedisConnection(redisTarget, app.log) : null;
   if (redis) {
     redis.on('up', () => metrics.redisUp.set(1));
     redis.on('down', () => metrics.redisUp.set(0));
@@ -77,20 +82,28 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   }
   const governor = new UpstreamGovernor({ config, redis, metrics, log: app.log, keyPrefix });
   const gate = overrides.upstreamGate ?? governor;
-  const store = new MemoryStore(config.CACHE_MEMORY_MAX_ENTRIES);
-  app.log.warn('REDIS_URL is unset: caching in this process only (fine for one instance)');
+  const { store, coordinator, subscriber } = redis
+    ? redisCache(redis, config, windows, app.log)
+    : {
+        store: new MemoryStore(config.CACHE_MEMORY_MAX_ENTRIES),
+        coordinator: localCoordinator,
+        subscriber: null,
+      };
+  if (!redis) app.log.warn('REDIS_URL is unset: caching in this process only (fine for one instance)');
 
   const spread = new SpreadService({
     store,
-    coordinator: localCoordinator,
+    coordinator,
     windows,
     keyPrefix,
     fetchDeadlineMs: config.UPSTREAM_MAX_WAIT_MS + config.UPSTREAM_TIMEOUT_MS,
-    fetch: (params, log, deadline) => client.fetch(params, gate, (r) => logUpstreamCall(log, metrics, r), deadline),
+    fetch: (params, log, deadline) =>
+      client.fetch(params, gate, (r) => logUpstreamCall(log, metrics, r), deadline),
     events: {
       outcome: (outcome, route) => {
         metrics.cacheOutcomes.inc({ route, outcome: outcome.toLowerCase() });
-        if (outcome === 'HIT' || outcome === 'STALE') metrics.callsAvoided.inc({ reason: outcome.toLowerCase() });
+        if (outcome === 'HIT' || outcome === 'STALE')
+          metrics.callsAvoided.inc({ reason: outcome.toLowerCase() });
       },
       coalesced: (scope) => {
         metrics.coalesced.inc({ scope });
@@ -110,6 +123,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     await client.close();
     await store.close();
     await governor.close();
+    subscriber?.disconnect();
     await redis?.close();
   });
 
@@ -121,7 +135,27 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   await app.register(authPlugin, { config });
   await app.register(accessPlugin, { config, keyPrefix });
   await app.register(spreadInfoRoute);
+  await app.register(purgeRoute);
   await app.register(dropInRoute);
   await app.register(batchRoute);
   return app;
+}
+
+/** The Redis tier: entries behind an in-process copy, single flight across instances, pub/sub. */
+function redisCache(redis: RedisConnection, config: Config, windows: Windows, log: FastifyInstance['log']) {
+  const subscriber = createRedisClient(redis.target, SUBSCRIBER);
+  // Subscriber errors surface as the main connection's state; without a listener ioredis prints them.
+  subscriber.on('error', () => {});
+  const prefix = config.REDIS_KEY_PREFIX;
+  const store = new TieredStore({
+    redis,
+    subscriber,
+    channel: `${prefix}invalidate`,
+    l1Ms: config.CACHE_L1_SECONDS * 1000,
+    maxLocalEntries: config.CACHE_MEMORY_MAX_ENTRIES,
+    windows,
+    log,
+  });
+  const coordinator = new RedisCoordinator(redis, subscriber, `${prefix}fetched`, prefix);
+  return { store, coordinator, subscriber };
 }

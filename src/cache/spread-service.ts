@@ -2,8 +2,8 @@
 // upstream. Every route (normalised, drop-in, batch) goes through get(), so all share one cache.
 import type { FastifyBaseLogger } from 'fastify';
 import { authorNotFound, GatewayError, type SerializedGatewayError } from '../errors.js';
-import { upstreamTimeout } from '../upstream/codes.js';
 import type { UpstreamResult } from '../upstream/client.js';
+import { upstreamTimeout } from '../upstream/codes.js';
 import { FLOW_TYPES, PLATFORMS, RANGES, type SpreadParams, VIDEO_TYPES } from '../upstream/params.js';
 import { type CacheEntry, freshness, type OkEntry, ttlSeconds, type Windows } from './entry.js';
 import { tupleKey } from './keys.js';
@@ -16,7 +16,11 @@ export interface Answer {
   outcome: CacheOutcome;
 }
 
-export type UpstreamFetcher = (params: SpreadParams, log: FastifyBaseLogger, deadline: number) => Promise<UpstreamResult>;
+export type UpstreamFetcher = (
+  params: SpreadParams,
+  log: FastifyBaseLogger,
+  deadline: number,
+) => Promise<UpstreamResult>;
 
 export interface ServiceEvents {
   outcome?(outcome: CacheOutcome | 'NOT_FOUND' | 'ERROR', route: string): void;
@@ -54,7 +58,10 @@ export class SpreadService {
     return this.o.keyPrefix + tupleKey(params);
   }
 
-  async get(params: SpreadParams, opts: { force?: boolean; log: FastifyBaseLogger; route?: string }): Promise<Answer> {
+  async get(
+    params: SpreadParams,
+    opts: { force?: boolean; log: FastifyBaseLogger; route?: string },
+  ): Promise<Answer> {
     const { log } = opts;
     const route = opts.route ?? 'spread-info';
     const key = this.keyFor(params);
@@ -72,18 +79,22 @@ export class SpreadService {
       }
     }
     try {
-      const entry = await this.load(key, params, log);
+      const entry = await this.load(key, params, log, opts.force);
       if (entry.kind === 'not_found') return this.fail(authorNotFound(), route);
       return this.answer(entry, opts.force ? 'BYPASS' : 'MISS', route);
     } catch (err) {
       if (err instanceof GatewayError && err.staleable) {
         const stale = cached ?? (await this.o.store.get(key));
         if (stale?.kind === 'ok' && freshness(stale, this.o.windows) !== 'expired') {
-          log.warn({ err: { code: err.code, upstreamCode: err.upstreamCode }, key }, 'upstream failed; answering stale');
+          log.warn(
+            { err: { code: err.code, upstreamCode: err.upstreamCode }, key },
+            'upstream failed; answering stale',
+          );
           return this.answer(stale, 'STALE', route);
         }
       }
-      if (!(err instanceof GatewayError && err.code === 'AUTHOR_NOT_FOUND')) this.events.outcome?.('ERROR', route);
+      if (!(err instanceof GatewayError && err.code === 'AUTHOR_NOT_FOUND'))
+        this.events.outcome?.('ERROR', route);
       throw err;
     }
   }
@@ -94,25 +105,44 @@ export class SpreadService {
   }
 
   /** In-process single flight: one promise per key, however many requests ask. */
-  private load(key: string, params: SpreadParams, log: FastifyBaseLogger): Promise<CacheEntry> {
+  private load(
+    key: string,
+    params: SpreadParams,
+    log: FastifyBaseLogger,
+    force = false,
+  ): Promise<CacheEntry> {
     const running = this.inflight.get(key);
     if (running) {
       this.events.coalesced?.('local');
       return running;
     }
-    const p = this.loadShared(key, params, log).finally(() => this.inflight.delete(key));
+    const p = this.loadShared(key, params, log, force).finally(() => this.inflight.delete(key));
     this.inflight.set(key, p);
     return p;
   }
 
   /** Cross-instance single flight: the lease holder calls the upstream, the others wait for it. */
-  private async loadShared(key: string, params: SpreadParams, log: FastifyBaseLogger): Promise<CacheEntry> {
+  private async loadShared(
+    key: string,
+    params: SpreadParams,
+    log: FastifyBaseLogger,
+    force: boolean,
+  ): Promise<CacheEntry> {
     const deadline = Date.now() + this.o.fetchDeadlineMs;
     // A holder that dies leaves its lease to expire; then one waiter takes over. Bounded turns.
     for (let turn = 0; turn < 3; turn++) {
-      const lease = await this.o.coordinator.acquire(key, Math.max(1000, deadline - Date.now()) + FOLLOWER_MARGIN_MS);
+      const lease = await this.o.coordinator.acquire(
+        key,
+        Math.max(1000, deadline - Date.now()) + FOLLOWER_MARGIN_MS,
+      );
       if (lease) {
         try {
+          // Another instance may have refreshed the key between our read and our lease.
+          const done = force ? undefined : await this.o.store.get(key, { skipL1: true });
+          if (done && freshness(done, this.o.windows) === 'fresh') {
+            await lease.release({ ok: true });
+            return done;
+          }
           const res = await this.o.fetch(params, log, deadline);
           const entry: CacheEntry =
             res.kind === 'ok'
@@ -127,7 +157,10 @@ export class SpreadService {
         }
       }
       this.events.coalesced?.('remote');
-      const outcome = await this.o.coordinator.wait(key, Math.max(0, deadline - Date.now()) + FOLLOWER_MARGIN_MS);
+      const outcome = await this.o.coordinator.wait(
+        key,
+        Math.max(0, deadline - Date.now()) + FOLLOWER_MARGIN_MS,
+      );
       if (outcome !== 'timeout') {
         if (!outcome.ok) throw GatewayError.fromJSON(outcome.error);
         const entry = await this.o.store.get(key, { skipL1: true });
@@ -145,7 +178,10 @@ export class SpreadService {
       () => this.events.revalidated?.(true),
       (err: unknown) => {
         this.events.revalidated?.(false);
-        log.warn({ err: err instanceof GatewayError ? err.toJSON() : String(err), key }, 'background refresh failed');
+        log.warn(
+          { err: err instanceof GatewayError ? err.toJSON() : String(err), key },
+          'background refresh failed',
+        );
       },
     );
   }
@@ -172,6 +208,7 @@ export function allVariants(oAuthorId: string): SpreadParams[] {
     for (const range of RANGES)
       for (const type of VIDEO_TYPES)
         for (const onlyAssign of [false, true])
-          for (const flowType of FLOW_TYPES) out.push({ oAuthorId, platform, range, type, onlyAssign, flowType });
+          for (const flowType of FLOW_TYPES)
+            out.push({ oAuthorId, platform, range, type, onlyAssign, flowType });
   return out;
 }

@@ -23,6 +23,16 @@ export const FAIL_FAST: RedisOptions = {
   enableAutoPipelining: true,
 };
 
+/**
+ * A subscriber only listens, so it may queue its SUBSCRIBE until connected (and ioredis
+ * re-subscribes after every reconnect); commands on the normal client never queue.
+ */
+export const SUBSCRIBER: RedisOptions = {
+  enableOfflineQueue: true,
+  maxRetriesPerRequest: null,
+  commandTimeout: undefined,
+};
+
 export function createRedisClient(target: RedisTarget, extra: RedisOptions = {}): RedisClient {
   if (target.clusterNodes?.length) {
     const nodes = target.clusterNodes.map((hp) => {
@@ -30,7 +40,7 @@ export function createRedisClient(target: RedisTarget, extra: RedisOptions = {})
       return { host: hp.slice(0, i), port: Number(hp.slice(i + 1)) };
     });
     return new Cluster(nodes, {
-      enableOfflineQueue: false,
+      enableOfflineQueue: extra.enableOfflineQueue ?? false,
       enableAutoPipelining: true,
       clusterRetryStrategy: (times) => Math.min(100 * times, 2000),
       redisOptions: { ...FAIL_FAST, ...extra },
@@ -80,7 +90,11 @@ export class RedisConnection extends EventEmitter {
         resolve();
       }
     });
-    if (!this.up) this.log.warn({ redis: this.role }, 'Redis not reachable at start-up; using in-process fallbacks until it is');
+    if (!this.up)
+      this.log.warn(
+        { redis: this.role },
+        'Redis not reachable at start-up; using in-process fallbacks until it is',
+      );
     return this.up;
   }
 

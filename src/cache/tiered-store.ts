@@ -1,0 +1,111 @@
+// Redis behind an in-process copy. The copy answers alone for CACHE_L1_SECONDS (hot keys cost no
+// Redis round trip) and for as long as Redis is down (an answer once cached is never lost to an
+// outage). Purges travel to every instance's copy over pub/sub.
+import type { FastifyBaseLogger } from 'fastify';
+import { LRUCache } from 'lru-cache';
+import type { RedisConnection } from '../redis/connection.js';
+import { type CacheEntry, isCacheEntry, ttlSeconds, type Windows } from './entry.js';
+import type { CacheStore } from './store.js';
+
+interface Local {
+  entry: CacheEntry;
+  /** Until when the copy may answer without asking Redis. */
+  l1Until: number;
+}
+
+export interface TieredStoreOptions {
+  redis: RedisConnection;
+  /** Subscriber connection for invalidations (it must not be the command connection). */
+  subscriber: RedisConnection['client'];
+  channel: string;
+  l1Ms: number;
+  maxLocalEntries: number;
+  windows: Windows;
+  log: FastifyBaseLogger;
+}
+
+export class TieredStore implements CacheStore {
+  readonly name = 'redis';
+  private readonly local: LRUCache<string, Local>;
+
+  constructor(private readonly o: TieredStoreOptions) {
+    this.local = new LRUCache({ max: Math.max(1, o.maxLocalEntries) });
+    o.subscriber.on('message', (channel: string, message: string) => {
+      if (channel !== o.channel) return;
+      try {
+        const keys: unknown = JSON.parse(message);
+        if (Array.isArray(keys)) for (const k of keys) if (typeof k === 'string') this.local.delete(k);
+      } catch {
+        // A malformed message on our channel is not ours to act on.
+      }
+    });
+    o.subscriber
+      .subscribe(o.channel)
+      .catch((err: unknown) => o.log.warn({ err: String(err) }, 'invalidation subscribe failed'));
+  }
+
+  async get(key: string, opts: { skipL1?: boolean } = {}): Promise<CacheEntry | undefined> {
+    const local = this.local.get(key);
+    const now = Date.now();
+    if (local && !opts.skipL1 && now < local.l1Until) return local.entry;
+    if (!this.o.redis.up) return local?.entry;
+    let raw: string | null;
+    try {
+      raw = await this.o.redis.client.get(key);
+    } catch {
+      return local?.entry;
+    }
+    const entry = parse(raw);
+    if (entry) this.remember(key, entry, entry.fetchedAt + ttlSeconds(entry, this.o.windows) * 1000 - now);
+    else if (local) this.local.delete(key);
+    return entry;
+  }
+
+  /** Synchronous L1 read: a hot key answered with no promise and no Redis command. */
+  peek(key: string): CacheEntry | undefined {
+    const local = this.local.get(key);
+    return local && Date.now() < local.l1Until ? local.entry : undefined;
+  }
+
+  async set(key: string, entry: CacheEntry, ttlSeconds: number): Promise<void> {
+    this.remember(key, entry, ttlSeconds * 1000);
+    if (!this.o.redis.up) return;
+    try {
+      await this.o.redis.client.set(key, JSON.stringify(entry), 'EX', ttlSeconds);
+    } catch {
+      // Kept locally; the connection's state change is logged once by RedisConnection.
+    }
+  }
+
+  async delete(keys: string[]): Promise<number> {
+    let localCount = 0;
+    for (const k of keys) if (this.local.delete(k)) localCount++;
+    if (!this.o.redis.up || keys.length === 0) return localCount;
+    try {
+      const n = await this.o.redis.client.del(...keys);
+      await this.o.redis.client.publish(this.o.channel, JSON.stringify(keys));
+      return n;
+    } catch {
+      return localCount;
+    }
+  }
+
+  async close(): Promise<void> {
+    this.local.clear();
+  }
+
+  private remember(key: string, entry: CacheEntry, ttlMs: number): void {
+    if (ttlMs <= 0) return;
+    this.local.set(key, { entry, l1Until: Date.now() + this.o.l1Ms }, { ttl: ttlMs });
+  }
+}
+
+function parse(raw: string | null): CacheEntry | undefined {
+  if (raw === null) return undefined;
+  try {
+    const v: unknown = JSON.parse(raw);
+    return isCacheEntry(v) ? v : undefined;
+  } catch {
+    return undefined;
+  }
+}
