@@ -22,7 +22,7 @@ export class RedisCoordinator implements Coordinator {
 
   constructor(
     private readonly redis: RedisConnection,
-    private readonly subscriber: RedisConnection['client'],
+    subscriber: RedisConnection['client'],
     private readonly channel: string,
     private readonly prefix: string,
   ) {
