@@ -15,7 +15,7 @@ import { loggerOptions } from './logger.js';
 import { GatewayMetrics } from './metrics.js';
 import accessPlugin from './plugins/access.js';
 import authPlugin from './plugins/auth.js';
-import errorHandler from './plugins/error-handler.js';
+import errorHandler, { frameworkErrorHandler } from './plugins/error-handler.js';
 import observability from './plugins/observability.js';
 import openapi from './plugins/openapi.js';
 import { createRedisClient, RedisConnection, SUBSCRIBER } from './redis/connection.js';
@@ -56,6 +56,10 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     },
     bodyLimit: 64 * 1024,
     trustProxy: false,
+    // Errors the router raises before any hook (bad percent-encoding) get the contract's body too.
+    frameworkErrors: frameworkErrorHandler,
+    // Long ids must reach validation (a 400 naming oAuthorId), not be cut off by the router as 414.
+    routerOptions: { maxParamLength: 2048 },
   }).withTypeProvider<ZodTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);

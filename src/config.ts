@@ -9,35 +9,54 @@ const bool = z
 const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max);
 
 /** `name:key` pairs, comma-separated. Keys shorter than 16 characters are refused: they can be guessed. */
-const keyPairs = z
-  .string()
-  .transform((s, ctx) => {
-    const out: Array<{ name: string; key: string }> = [];
-    for (const part of s.split(',').map((p) => p.trim()).filter(Boolean)) {
-      const i = part.indexOf(':');
-      const name = i > 0 ? part.slice(0, i).trim() : '';
-      const key = i > 0 ? part.slice(i + 1).trim() : '';
-      if (!/^[A-Za-z0-9_.-]{1,64}$/.test(name) || key.length < 16) {
-        ctx.addIssue({ code: 'custom', message: 'expected name:key pairs (name [A-Za-z0-9_.-], key of 16+ characters)' });
-        return z.NEVER;
-      }
-      out.push({ name, key });
+const keyPairs = z.string().transform((s, ctx) => {
+  const out: Array<{ name: string; key: string }> = [];
+  for (const part of s
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean)) {
+    const i = part.indexOf(':');
+    const name = i > 0 ? part.slice(0, i).trim() : '';
+    const key = i > 0 ? part.slice(i + 1).trim() : '';
+    if (!/^[A-Za-z0-9_.-]{1,64}$/.test(name) || key.length < 16) {
+      ctx.addIssue({
+        code: 'custom',
+        message: 'expected name:key pairs (name [A-Za-z0-9_.-], key of 16+ characters)',
+      });
+      return z.NEVER;
     }
-    return out;
-  });
+    out.push({ name, key });
+  }
+  return out;
+});
 
-const list = z.string().transform((s) => s.split(',').map((p) => p.trim()).filter(Boolean));
+const list = z.string().transform((s) =>
+  s
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean),
+);
 
 /** "1 minute", "30 seconds", "2h", "500 ms" or a plain number of milliseconds. */
 const duration = z.string().transform((s, ctx) => {
   const m = /^\s*(\d+)\s*(ms|milliseconds?|s|secs?|seconds?|m|mins?|minutes?|h|hours?)?\s*$/i.exec(s);
   if (!m) {
-    ctx.addIssue({ code: 'custom', message: 'expected a duration such as "1 minute", "30 seconds" or milliseconds' });
+    ctx.addIssue({
+      code: 'custom',
+      message: 'expected a duration such as "1 minute", "30 seconds" or milliseconds',
+    });
     return z.NEVER;
   }
   const n = Number(m[1]);
   const unit = (m[2] ?? 'ms').toLowerCase();
-  const factor = unit.startsWith('ms') || unit.startsWith('milli') ? 1 : unit.startsWith('s') ? 1000 : unit.startsWith('m') ? 60_000 : 3_600_000;
+  const factor =
+    unit.startsWith('ms') || unit.startsWith('milli')
+      ? 1
+      : unit.startsWith('s')
+        ? 1000
+        : unit.startsWith('m')
+          ? 60_000
+          : 3_600_000;
   if (n * factor < 1000) {
     ctx.addIssue({ code: 'custom', message: 'must be at least 1 second' });
     return z.NEVER;
@@ -60,12 +79,16 @@ export const envSchema = z.object({
   NODE_ENV: z.string().default('development'),
   PORT: int(0, 65535).default(3000),
   HOST: z.string().min(1).default('0.0.0.0'),
-  JUSTONEAPI_TOKEN: z.string().min(1).optional(),
+  // Trimmed: a token read from a secrets file often ends in a newline.
+  JUSTONEAPI_TOKEN: z.string().trim().min(1).optional(),
   JUSTONEAPI_BASE_URL: z.url({ protocol: /^https?$/ }).default('https://api.justoneapi.com'),
   UPSTREAM_TIMEOUT_MS: int(100).default(60_000),
   REDIS_URL: z.url({ protocol: /^rediss?$/ }).optional(),
   REDIS_CLUSTER_NODES: hostPorts.optional(),
-  REDIS_KEY_PREFIX: z.string().regex(/^[A-Za-z0-9:_-]{1,32}$/).default('xtg:'),
+  REDIS_KEY_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9:_-]{1,32}$/)
+    .default('xtg:'),
   CACHE_FRESH_SECONDS: int(1).default(43_200),
   CACHE_STALE_SECONDS: int(0).default(604_800),
   CACHE_NOT_FOUND_SECONDS: int(0).default(3600),
@@ -103,7 +126,10 @@ export class ConfigError extends Error {
  * Parses the environment. `requireToken` is true for `npm start`; the demo and tests pass their own.
  * Throws ConfigError with one line naming the variable.
  */
-export function loadConfig(env: Record<string, string | undefined> = process.env, opts: { requireToken?: boolean } = {}): Config {
+export function loadConfig(
+  env: Record<string, string | undefined> = process.env,
+  opts: { requireToken?: boolean } = {},
+): Config {
   // Empty strings (a blank line in .env) mean "unset", as in most deployment tools.
   const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
   const parsed = envSchema.safeParse(cleaned);
@@ -112,9 +138,16 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     throw new ConfigError(`invalid configuration: ${String(issue.path[0] ?? '?')}: ${issue.message}`);
   }
   const e = parsed.data;
-  const config: Config = { ...e, API_KEYS: e.API_KEYS ?? [], ADMIN_API_KEYS: e.ADMIN_API_KEYS ?? [], CORS_ORIGINS: e.CORS_ORIGINS ?? [] };
+  const config: Config = {
+    ...e,
+    API_KEYS: e.API_KEYS ?? [],
+    ADMIN_API_KEYS: e.ADMIN_API_KEYS ?? [],
+    CORS_ORIGINS: e.CORS_ORIGINS ?? [],
+  };
   if (opts.requireToken && !config.JUSTONEAPI_TOKEN) {
-    throw new ConfigError('invalid configuration: JUSTONEAPI_TOKEN: required (the upstream token; it never leaves the server)');
+    throw new ConfigError(
+      'invalid configuration: JUSTONEAPI_TOKEN: required (the upstream token; it never leaves the server)',
+    );
   }
   const anyKeys = config.API_KEYS.length + config.ADMIN_API_KEYS.length > 0;
   if (config.NODE_ENV === 'production' && !anyKeys && !config.ALLOW_ANONYMOUS) {
@@ -124,7 +157,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   }
   const names = new Set<string>();
   for (const { name } of [...config.API_KEYS, ...config.ADMIN_API_KEYS]) {
-    if (names.has(name)) throw new ConfigError(`invalid configuration: API_KEYS: caller name "${name}" is used twice`);
+    if (names.has(name))
+      throw new ConfigError(`invalid configuration: API_KEYS: caller name "${name}" is used twice`);
     names.add(name);
   }
   return config;

@@ -34,7 +34,8 @@ export class GatewayError extends Error {
   ) {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
     this.upstreamCode = opts.upstreamCode;
-    this.retryAfterSeconds = opts.retryAfterSeconds === undefined ? undefined : Math.max(1, Math.ceil(opts.retryAfterSeconds));
+    this.retryAfterSeconds =
+      opts.retryAfterSeconds === undefined ? undefined : Math.max(1, Math.ceil(opts.retryAfterSeconds));
   }
 
   /** 502/503/504: the upstream could not answer, so a stale entry may stand in (contract, section 3). */
@@ -70,7 +71,9 @@ export interface SerializedGatewayError {
 }
 
 export const authorNotFound = () =>
-  new GatewayError(404, 'AUTHOR_NOT_FOUND', 'the upstream has no data for this author and parameters', { upstreamCode: 201 });
+  new GatewayError(404, 'AUTHOR_NOT_FOUND', 'the upstream has no data for this author and parameters', {
+    upstreamCode: 201,
+  });
 
 export const upstreamUnavailable = (message: string, retryAfterSeconds: number, upstreamCode?: number) =>
   new GatewayError(503, 'UPSTREAM_UNAVAILABLE', message, { retryAfterSeconds, upstreamCode });

@@ -43,9 +43,22 @@ export function loggerOptions(config: Config, destination?: NodeJS.WritableStrea
     level: config.LOG_LEVEL,
     redact: { paths: REDACT_PATHS, censor: '[REDACTED]' },
     ...(destination ? { stream: destination } : {}),
-    ...(pretty ? { transport: { target: 'pino-pretty', options: { translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname' } } } : {}),
+    ...(pretty
+      ? {
+          transport: {
+            target: 'pino-pretty',
+            options: { translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname' },
+          },
+        }
+      : {}),
     serializers: {
-      req(req: { method: string; url: string; headers: Record<string, unknown>; ip?: string; socket?: { remoteAddress?: string } }) {
+      req(req: {
+        method: string;
+        url: string;
+        headers: Record<string, unknown>;
+        ip?: string;
+        socket?: { remoteAddress?: string };
+      }) {
         return {
           method: req.method,
           url: safeUrl(req.url),

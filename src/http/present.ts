@@ -24,7 +24,13 @@ export function ageSeconds(entry: OkEntry, now = Date.now()): number {
 /** The contract's 200 body, assembled from pre-serialised parts. */
 export function spreadInfoJson(p: SpreadParams, answer: Answer, now = Date.now()): string {
   const { entry, outcome } = answer;
-  const query = { platform: p.platform, range: p.range, type: p.type, onlyAssign: p.onlyAssign, flowType: p.flowType };
+  const query = {
+    platform: p.platform,
+    range: p.range,
+    type: p.type,
+    onlyAssign: p.onlyAssign,
+    flowType: p.flowType,
+  };
   const meta = {
     cache: outcome,
     stale: outcome === 'STALE',

@@ -45,8 +45,14 @@ export class KeyRing {
 
   constructor(config: Pick<Config, 'API_KEYS' | 'ADMIN_API_KEYS'>) {
     this.records = [
-      ...config.API_KEYS.map(({ name, key }) => ({ digest: digest(key), caller: { name, admin: false, anonymous: false } })),
-      ...config.ADMIN_API_KEYS.map(({ name, key }) => ({ digest: digest(key), caller: { name, admin: true, anonymous: false } })),
+      ...config.API_KEYS.map(({ name, key }) => ({
+        digest: digest(key),
+        caller: { name, admin: false, anonymous: false },
+      })),
+      ...config.ADMIN_API_KEYS.map(({ name, key }) => ({
+        digest: digest(key),
+        caller: { name, admin: true, anonymous: false },
+      })),
     ];
   }
 
@@ -89,10 +95,17 @@ async function authPlugin(app: FastifyInstance, opts: { config: Config }) {
     } else if (anonymousAllowed) {
       caller = ANONYMOUS;
     } else {
-      throw new GatewayError(401, 'UNAUTHORIZED', 'an API key is required (x-api-key or authorization: Bearer)');
+      throw new GatewayError(
+        401,
+        'UNAUTHORIZED',
+        'an API key is required (x-api-key or authorization: Bearer)',
+      );
     }
     request.caller = caller;
-    if (need === 'admin' && !caller.admin) throw new GatewayError(403, 'FORBIDDEN', 'this route needs an admin API key');
+    // The caller's name, never its key, travels on every later log line of the request.
+    request.log = request.log.child({ caller: caller.name });
+    if (need === 'admin' && !caller.admin)
+      throw new GatewayError(403, 'FORBIDDEN', 'this route needs an admin API key');
   });
 }
 

@@ -40,9 +40,14 @@ const STATUS_CODES: Record<number, ErrorCode> = {
 export function toGatewayError(err: unknown): GatewayError {
   if (err instanceof GatewayError) return err;
   if (hasZodFastifySchemaValidationErrors(err)) {
-    return new GatewayError(400, 'INVALID_REQUEST', describeValidation(err.validation, err.validationContext));
+    return new GatewayError(
+      400,
+      'INVALID_REQUEST',
+      describeValidation(err.validation, err.validationContext),
+    );
   }
-  const fe = err as Partial<FastifyError>;
+  // `throw undefined` / `throw null` reach here too: reading a property of them would crash the handler.
+  const fe = (typeof err === 'object' && err !== null ? err : {}) as Partial<FastifyError>;
   const status = typeof fe.statusCode === 'number' ? fe.statusCode : 500;
   if (status >= 400 && status < 500) {
     const code = STATUS_CODES[status] ?? 'INVALID_REQUEST';
@@ -55,11 +60,14 @@ export function toGatewayError(err: unknown): GatewayError {
 type Issue = { instancePath: string; message?: string; keyword: string; params: Record<string, unknown> };
 
 export function describeValidation(issues: Issue[], context: string | undefined): string {
-  const where = context === 'querystring' ? 'query parameter' : context === 'params' ? 'path parameter' : 'field';
+  const where =
+    context === 'querystring' ? 'query parameter' : context === 'params' ? 'path parameter' : 'field';
   const parts = issues.slice(0, 5).map((i) => {
     const keys = Array.isArray(i.params.keys) ? (i.params.keys as string[]) : [];
     if (i.keyword === 'unrecognized_keys' && keys.length > 0) {
-      const named = keys.map((k) => `"${truncate(k)}"`).join(', ');
+      // Nested (a batch item): name the key with its path, `items.3.foo`, as other issues are named.
+      const at = i.instancePath.replace(/^\//, '').replaceAll('/', '.');
+      const named = keys.map((k) => `"${truncate(at ? `${at}.${k}` : k)}"`).join(', ');
       if (keys.includes('token') && context === 'querystring') {
         return `${where} "token" is not accepted: the gateway holds the upstream token`;
       }
@@ -77,6 +85,30 @@ function truncate(s: string): string {
   return clean.length > 64 ? `${clean.slice(0, 61)}...` : clean;
 }
 
+const FRAMEWORK_MESSAGES: Record<string, string> = {
+  FST_ERR_BAD_URL: 'the URL is not valid (bad percent-encoding)',
+  // The router gives up on long path parameters before validation can name them.
+  FST_ERR_MAX_PARAM_LENGTH: 'path parameter too long',
+};
+
+/**
+ * For Fastify's `frameworkErrors` option: errors the router raises before any hook or handler runs.
+ * Fastify's default answer has another body shape, no x-request-id, and echoes the raw URL (with
+ * its query, so a caller's `token`) in the message.
+ */
+export function frameworkErrorHandler(err: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  const message = FRAMEWORK_MESSAGES[err.code];
+  const gw = message
+    ? new GatewayError(400, 'INVALID_REQUEST', message)
+    : toGatewayError(new Error('framework error'));
+  if (gw.statusCode >= 500) request.log.error({ err: { code: err.code } }, 'framework error');
+  reply
+    .header('x-request-id', request.id)
+    .code(gw.statusCode)
+    .type('application/json; charset=utf-8')
+    .send(errorBody(request.id, gw));
+}
+
 async function errorHandlerPlugin(app: FastifyInstance) {
   app.setErrorHandler((err: unknown, request: FastifyRequest, reply: FastifyReply) => {
     const gw = toGatewayError(err);
@@ -90,7 +122,12 @@ async function errorHandlerPlugin(app: FastifyInstance) {
   app.setNotFoundHandler((request, reply) => {
     reply
       .code(404)
-      .send(errorBody(request.id, new GatewayError(404, 'NOT_FOUND', `no route for ${request.method} ${request.url.split('?')[0]}`)));
+      .send(
+        errorBody(
+          request.id,
+          new GatewayError(404, 'NOT_FOUND', `no route for ${request.method} ${request.url.split('?')[0]}`),
+        ),
+      );
   });
 }
 

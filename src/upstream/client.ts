@@ -116,7 +116,11 @@ export class UpstreamClient {
     const timer = setTimeout(() => ac.abort(), timeoutMs);
     let text: string;
     try {
-      const res = await this.pool.request({ path: `${UPSTREAM_PATH}?${query}`, method: 'GET', signal: ac.signal });
+      const res = await this.pool.request({
+        path: `${UPSTREAM_PATH}?${query}`,
+        method: 'GET',
+        signal: ac.signal,
+      });
       httpStatus = res.statusCode;
       text = await readLimited(res.body, MAX_BODY_BYTES);
     } catch {
@@ -126,15 +130,21 @@ export class UpstreamClient {
     } finally {
       clearTimeout(timer);
     }
-    if (httpStatus !== 200) return done('http_error', { error: upstreamError(`the upstream answered HTTP ${httpStatus}`) });
+    if (httpStatus !== 200)
+      return done('http_error', { error: upstreamError(`the upstream answered HTTP ${httpStatus}`) });
     const envelope = parseEnvelope(text);
-    if (!envelope) return done('malformed', { error: upstreamError('the upstream answered a malformed body') });
+    if (!envelope)
+      return done('malformed', { error: upstreamError('the upstream answered a malformed body') });
     const { code, requestId } = envelope;
     const verdict = classifyBusinessCode(code);
     switch (verdict.kind) {
       case 'ok':
         if (!isPlainObject(envelope.data)) {
-          return done('malformed', { code, requestId, error: upstreamError('the upstream answered success without data', 0) });
+          return done('malformed', {
+            code,
+            requestId,
+            error: upstreamError('the upstream answered success without data', 0),
+          });
         }
         return done('ok', { code, requestId, result: { kind: 'ok', data: envelope.data, requestId } });
       case 'not_found':

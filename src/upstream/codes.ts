@@ -48,9 +48,14 @@ export function classifyBusinessCode(code: number): CodeVerdict {
       if (CREDENTIAL_CODES.has(code)) {
         return {
           kind: 'error',
-          error: new GatewayError(503, 'UPSTREAM_CREDENTIALS', "the gateway's upstream credentials or balance were refused", {
-            upstreamCode: code,
-          }),
+          error: new GatewayError(
+            503,
+            'UPSTREAM_CREDENTIALS',
+            "the gateway's upstream credentials or balance were refused",
+            {
+              upstreamCode: code,
+            },
+          ),
         };
       }
       return { kind: 'error', error: upstreamError(`the upstream answered an unknown code`, code) };

@@ -1,0 +1,100 @@
+// Every upstream scenario through a real gateway; afterwards the upstream token (and a caller's token)
+// must be in none of the captured log lines and response bodies.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DROP_IN_PATH } from '../../src/routes/drop-in.js';
+import type { UpstreamGate } from '../../src/upstream/client.js';
+import { type Gateway, startGateway, TEST_TOKEN } from '../helpers/gateway.js';
+
+const CALLER_TOKEN = `tok_${'c0ffee'.repeat(4)}`;
+const path = (id: string, query = '') => `/v1/authors/${id}/spread-info${query}`;
+
+let gw: Gateway;
+const statuses: number[] = [];
+
+async function ask(url: string, headers: Record<string, string> = {}): Promise<number> {
+  const res = await gw.get(url, headers);
+  statuses.push(res.status);
+  return res.status;
+}
+
+beforeAll(async () => {
+  // trace: the most the gateway ever logs; a short timeout so the hang scenario ends quickly. The open
+  // gate keeps governance from backing off after 302/303/100 so every scenario reaches the upstream.
+  const openGate: UpstreamGate = { beforeCall: async () => {}, afterCall: () => {} };
+  gw = await startGateway({
+    redis: 'none',
+    env: { LOG_LEVEL: 'trace', UPSTREAM_TIMEOUT_MS: '500' },
+    overrides: { upstreamGate: openGate },
+  });
+  const run = `leak${Date.now().toString(36)}`;
+  const expected: Array<[string, number]> = [
+    [path(`ok${run}`), 200],
+    [path(`ok${run}`), 200], // HIT
+    [path(`notfound${run}`), 404],
+    [path(`code301${run}`), 502],
+    [path(`code302${run}`), 503],
+    [path(`code303${run}`), 503],
+    [path(`code100${run}`), 503],
+    [path(`code600${run}`), 503],
+    [path(`code601${run}`), 503],
+    [path(`code602${run}`), 503],
+    [path(`code400${run}`), 502],
+    [path(`code500${run}`), 502],
+    [path(`code999${run}`), 502],
+    [path(`http500${run}`), 502],
+    [path(`malformed${run}`), 502],
+    [path(`hang${run}`), 504],
+    [path(`reset${run}`), 502],
+    [path(`ok${run}`, `?token=${CALLER_TOKEN}`), 400],
+    [path(`ok${run}`, '?foo=1&platform=TV'), 400],
+    [`${DROP_IN_PATH}?oAuthorId=ok${run}&token=${CALLER_TOKEN}`, 200],
+    [`/nowhere?token=${CALLER_TOKEN}`, 404],
+  ];
+  for (const [url, status] of expected) {
+    expect(await ask(url), url).toBe(status);
+  }
+  // Code 0 without data, scripted (no author id triggers it).
+  gw.sim.script([{ code: 0 }]);
+  expect(await ask(path(`nodata${run}`))).toBe(502);
+  // An upstream answer that echoes the token back must not carry it further.
+  gw.sim.script([{ httpStatus: 502, body: `bad gateway for token=${TEST_TOKEN}` }]);
+  expect(await ask(path(`echo${run}`))).toBe(502);
+  // Give pino's stream and the hung upstream socket a moment to flush their last lines.
+  await new Promise((r) => setTimeout(r, 100));
+});
+afterAll(async () => {
+  await gw?.close();
+});
+
+describe('the upstream token', () => {
+  it('was really used: the upstream saw it on every call', () => {
+    expect(gw.sim.callCount).toBeGreaterThan(15);
+    expect(gw.sim.calls.every((c) => c.tokenSeen)).toBe(true);
+  });
+
+  it('is in no log line, and the logs hold every upstream call', () => {
+    const lines = gw.logs.flatMap((l) => l.split('\n')).filter(Boolean);
+    const upstreamLines = lines.filter((l) => l.includes('"upstream call"'));
+    expect(upstreamLines.length).toBe(gw.sim.callCount);
+    expect(lines.filter((l) => l.includes('"incoming request"')).length).toBe(statuses.length);
+    // The drop-in request's own URL is logged, with the caller's token masked.
+    expect(lines.some((l) => l.includes('&token=%5BREDACTED%5D'))).toBe(true);
+    for (const line of lines) {
+      expect(line).not.toContain(TEST_TOKEN);
+      expect(line).not.toContain(CALLER_TOKEN);
+      // The upstream query (fixed order, token last) is never logged; a caller's token only masked.
+      expect(line).not.toMatch(/flowType=[A-Z]+&token=/);
+      expect(line).not.toMatch(/token=(?!%5BREDACTED%5D)/);
+    }
+  });
+
+  it('is in no response body, and every answer had one', () => {
+    expect(gw.bodies.length).toBe(statuses.length);
+    for (const body of gw.bodies) {
+      expect(body.length).toBeGreaterThan(0);
+      expect(body).not.toContain(TEST_TOKEN);
+      expect(body).not.toContain(CALLER_TOKEN);
+      expect(body).not.toContain('token=');
+    }
+  });
+});

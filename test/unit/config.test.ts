@@ -1,0 +1,227 @@
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../../src/config.js';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const KEY = 'k'.repeat(16);
+
+/** The ConfigError a bad environment gives; fails the test when loading succeeds. */
+function configError(env: Record<string, string | undefined>, opts: { requireToken?: boolean } = {}): string {
+  try {
+    loadConfig(env, opts);
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return (err as Error).message;
+  }
+  throw new Error(`expected a ConfigError for ${JSON.stringify(env)}`);
+}
+
+describe('defaults', () => {
+  it('gives every variable of the contract its default', () => {
+    const c = loadConfig({});
+    expect(c).toMatchObject({
+      PORT: 3000,
+      HOST: '0.0.0.0',
+      JUSTONEAPI_BASE_URL: 'https://api.justoneapi.com',
+      UPSTREAM_TIMEOUT_MS: 60_000,
+      CACHE_FRESH_SECONDS: 43_200,
+      CACHE_STALE_SECONDS: 604_800,
+      CACHE_NOT_FOUND_SECONDS: 3600,
+      UPSTREAM_MAX_RPS: 5,
+      UPSTREAM_MAX_WAIT_MS: 15_000,
+      UPSTREAM_DAILY_QUOTA: 0,
+      UPSTREAM_QUOTA_TZ: 'Asia/Shanghai',
+      API_KEYS: [],
+      ADMIN_API_KEYS: [],
+      ALLOW_ANONYMOUS: false,
+      CALLER_RATE_LIMIT: 600,
+      CALLER_RATE_WINDOW: 60_000,
+      CORS_ORIGINS: [],
+      LOG_LEVEL: 'info',
+    });
+    expect(c.JUSTONEAPI_TOKEN).toBeUndefined();
+    expect(c.REDIS_URL).toBeUndefined();
+    expect(c.REDIS_CLUSTER_NODES).toBeUndefined();
+  });
+
+  it('treats empty strings as unset (a blank line in .env)', () => {
+    const c = loadConfig({
+      PORT: '',
+      UPSTREAM_TIMEOUT_MS: '',
+      REDIS_URL: '',
+      API_KEYS: '',
+      JUSTONEAPI_TOKEN: '',
+    });
+    expect(c.PORT).toBe(3000);
+    expect(c.UPSTREAM_TIMEOUT_MS).toBe(60_000);
+    expect(c.REDIS_URL).toBeUndefined();
+    expect(c.API_KEYS).toEqual([]);
+    expect(configError({ JUSTONEAPI_TOKEN: '' }, { requireToken: true })).toContain('JUSTONEAPI_TOKEN');
+  });
+
+  it('parses the values it is given', () => {
+    const c = loadConfig({
+      PORT: '8080',
+      UPSTREAM_MAX_RPS: '2.5',
+      ALLOW_ANONYMOUS: 'true',
+      REDIS_CLUSTER_NODES: 'a:7000, b:7001',
+      CORS_ORIGINS: 'https://a.example, https://b.example,',
+      UPSTREAM_QUOTA_TZ: 'Europe/Paris',
+    });
+    expect(c.PORT).toBe(8080);
+    expect(c.UPSTREAM_MAX_RPS).toBe(2.5);
+    expect(c.ALLOW_ANONYMOUS).toBe(true);
+    expect(c.REDIS_CLUSTER_NODES).toEqual(['a:7000', 'b:7001']);
+    expect(c.CORS_ORIGINS).toEqual(['https://a.example', 'https://b.example']);
+    expect(c.UPSTREAM_QUOTA_TZ).toBe('Europe/Paris');
+  });
+});
+
+describe('bad values', () => {
+  const cases: Array<[string, string]> = [
+    ['PORT', 'abc'],
+    ['PORT', '70000'],
+    ['UPSTREAM_TIMEOUT_MS', 'abc'],
+    ['UPSTREAM_TIMEOUT_MS', '1.5'],
+    ['CACHE_FRESH_SECONDS', '0'],
+    ['CACHE_STALE_SECONDS', '-1'],
+    ['UPSTREAM_MAX_RPS', '0'],
+    ['UPSTREAM_DAILY_QUOTA', 'lots'],
+    ['JUSTONEAPI_BASE_URL', 'not a url'],
+    ['JUSTONEAPI_BASE_URL', 'ftp://api.example'],
+    ['REDIS_URL', 'http://localhost:6379'],
+    ['REDIS_CLUSTER_NODES', 'localhost'],
+    ['ALLOW_ANONYMOUS', 'maybe'],
+    ['UPSTREAM_QUOTA_TZ', 'Mars/Olympus_Mons'],
+    ['LOG_LEVEL', 'loud'],
+    ['CALLER_RATE_WINDOW', 'soon'],
+    ['API_KEYS', 'no-colon-here-at-all'],
+    ['ADMIN_API_KEYS', 'ops:short'],
+  ];
+
+  it.each(cases)('%s=%s stops start-up with one line naming it', (name, value) => {
+    const msg = configError({ [name]: value });
+    expect(msg).toMatch(new RegExp(`^invalid configuration: ${name}: \\S`));
+    expect(msg).not.toContain('\n');
+  });
+
+  it('does not echo a refused key back', () => {
+    const secret = 'sekrit-but-short';
+    const msg = configError({ API_KEYS: `ok:${KEY},bad name:${secret}` });
+    expect(msg).toContain('API_KEYS');
+    expect(msg).not.toContain(secret);
+  });
+
+  it('names JUSTONEAPI_TOKEN when the token is required and missing', () => {
+    const msg = configError({}, { requireToken: true });
+    expect(msg).toMatch(/^invalid configuration: JUSTONEAPI_TOKEN: /);
+    expect(loadConfig({ JUSTONEAPI_TOKEN: 't' }, { requireToken: true }).JUSTONEAPI_TOKEN).toBe('t');
+    expect(loadConfig({}).JUSTONEAPI_TOKEN).toBeUndefined();
+  });
+
+  it('refuses production without keys unless ALLOW_ANONYMOUS', () => {
+    expect(configError({ NODE_ENV: 'production' })).toMatch(/^invalid configuration: API_KEYS: /);
+    expect(loadConfig({ NODE_ENV: 'production', ALLOW_ANONYMOUS: 'true' }).ALLOW_ANONYMOUS).toBe(true);
+    expect(loadConfig({ NODE_ENV: 'production', API_KEYS: `app:${KEY}` }).API_KEYS).toHaveLength(1);
+    expect(loadConfig({ NODE_ENV: 'production', ADMIN_API_KEYS: `ops:${KEY}` }).ADMIN_API_KEYS).toHaveLength(
+      1,
+    );
+  });
+});
+
+describe('key pairs', () => {
+  it('parses name:key pairs, trimming spaces and keeping colons inside keys', () => {
+    const c = loadConfig({
+      API_KEYS: ` app-1:${KEY} , svc.b:${KEY}:x ,`,
+      ADMIN_API_KEYS: `ops_team:${KEY}2`,
+    });
+    expect(c.API_KEYS).toEqual([
+      { name: 'app-1', key: KEY },
+      { name: 'svc.b', key: `${KEY}:x` },
+    ]);
+    expect(c.ADMIN_API_KEYS).toEqual([{ name: 'ops_team', key: `${KEY}2` }]);
+  });
+
+  it('refuses short keys, missing names and a name used twice', () => {
+    expect(configError({ API_KEYS: 'app:123456789012345' })).toContain('API_KEYS');
+    expect(configError({ API_KEYS: `:${KEY}` })).toContain('API_KEYS');
+    expect(configError({ API_KEYS: `app:${KEY}`, ADMIN_API_KEYS: `app:${KEY}x` })).toMatch(/used twice/);
+  });
+});
+
+describe('durations', () => {
+  it.each([
+    ['1 minute', 60_000],
+    ['2 minutes', 120_000],
+    ['30 seconds', 30_000],
+    ['30s', 30_000],
+    ['2h', 7_200_000],
+    ['1500', 1500],
+    ['1000 ms', 1000],
+  ])('%s is %i ms', (text, ms) => {
+    expect(loadConfig({ CALLER_RATE_WINDOW: text }).CALLER_RATE_WINDOW).toBe(ms);
+  });
+
+  it.each(['500', '999 ms', '0 seconds'])('%s is refused (under a second)', (text) => {
+    expect(configError({ CALLER_RATE_WINDOW: text })).toMatch(
+      /^invalid configuration: CALLER_RATE_WINDOW: .*second/,
+    );
+  });
+});
+
+/** Runs the production entry as `npm start` would (from source, so no build is needed). */
+function runServer(
+  env: Record<string, string>,
+): Promise<{ code: number | null; stderr: string; stdout: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+      cwd: ROOT,
+      env: {
+        PATH: process.env.PATH ?? '',
+        HOME: process.env.HOME ?? '',
+        PORT: '0',
+        HOST: '127.0.0.1',
+        ...env,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    let stdout = '';
+    child.stderr.on('data', (b: Buffer) => {
+      stderr += b.toString();
+    });
+    child.stdout.on('data', (b: Buffer) => {
+      stdout += b.toString();
+    });
+    // A config that wrongly passes would leave a listening server: kill it rather than hang.
+    const killer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+    child.once('error', reject);
+    child.once('exit', (code) => {
+      clearTimeout(killer);
+      resolve({ code, stderr, stdout });
+    });
+  });
+}
+
+describe('npm start', () => {
+  it('exits non-zero with one line naming JUSTONEAPI_TOKEN when it is missing', async () => {
+    const r = await runServer({});
+    expect(r.code).not.toBe(0);
+    expect(r.code).not.toBeNull();
+    const lines = r.stderr.split('\n').filter((l) => l.trim() !== '');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/JUSTONEAPI_TOKEN/);
+    expect(r.stdout).toBe('');
+  });
+
+  it('exits non-zero with one line naming UPSTREAM_TIMEOUT_MS=abc', async () => {
+    const r = await runServer({ JUSTONEAPI_TOKEN: 'x-token-for-start-up-test', UPSTREAM_TIMEOUT_MS: 'abc' });
+    expect(r.code).not.toBe(0);
+    expect(r.code).not.toBeNull();
+    const lines = r.stderr.split('\n').filter((l) => l.trim() !== '');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/^invalid configuration: UPSTREAM_TIMEOUT_MS: /);
+    expect(r.stderr).not.toContain('x-token-for-start-up-test');
+  });
+});
