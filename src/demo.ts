@@ -3,6 +3,7 @@
 import closeWithGrace from 'close-with-grace';
 import { buildApp } from './app.js';
 import { loadConfig } from './config.js';
+import { drainOnClose } from './http/drain.js';
 import { startSimUpstream } from './sim/upstream-server.js';
 
 const sim = await startSimUpstream({ delayMs: 150 });
@@ -18,7 +19,9 @@ const config = loadConfig({
   HOST: process.env.HOST ?? '127.0.0.1',
 });
 const app = await buildApp(config);
+const drain = drainOnClose(app.server);
 closeWithGrace({ delay: 5000 }, async () => {
+  drain();
   await app.close();
   await sim.close();
 });

@@ -38,7 +38,7 @@ export class GatewayMetrics {
   });
   readonly coalesced = new Counter({
     name: 'gateway_coalesced_requests_total',
-    help: 'Requests that waited for another request\'s upstream call instead of making their own (scope: local or remote instance).',
+    help: "Requests that waited for another request's upstream call instead of making their own (scope: local or remote instance).",
     labelNames: ['scope'] as const,
     registers: [this.registry],
   });
@@ -67,7 +67,7 @@ export class GatewayMetrics {
   });
   readonly budgetRefusals = new Counter({
     name: 'gateway_upstream_refusals_total',
-    help: 'Upstream calls not made by the gateway\'s own governance, by reason (rate, quota, backoff, circuit).',
+    help: "Upstream calls not made by the gateway's own governance, by reason (rate, quota, backoff, circuit).",
     labelNames: ['reason'] as const,
     registers: [this.registry],
   });

@@ -2,6 +2,7 @@
 import closeWithGrace from 'close-with-grace';
 import { buildApp } from './app.js';
 import { ConfigError, loadConfig } from './config.js';
+import { drainOnClose } from './http/drain.js';
 
 async function main(): Promise<void> {
   let config: ReturnType<typeof loadConfig>;
@@ -15,12 +16,30 @@ async function main(): Promise<void> {
     throw err;
   }
   const app = await buildApp(config);
-  // Stop accepting, let in-flight requests finish (bounded), then close Redis and the upstream pool.
-  closeWithGrace({ delay: config.SHUTDOWN_GRACE_MS }, async ({ signal, err }) => {
-    if (err) app.log.error({ err }, 'shutting down after an error');
-    else app.log.info({ signal }, 'shutting down');
-    await app.close();
-  });
+  const drain = drainOnClose(app.server);
+  // On a signal: stop accepting (new connections are refused, requests on kept-alive ones get 503),
+  // let in-flight requests finish and close their connections, then the onClose hooks close Redis
+  // and the upstream pool.
+  // Past SHUTDOWN_GRACE_MS the process exits 1 anyway: an orchestrator's own kill deadline must be
+  // longer than that, or it kills us mid-answer instead.
+  closeWithGrace(
+    {
+      delay: config.SHUTDOWN_GRACE_MS,
+      logger: {
+        error: (msg: unknown) => app.log.error(msg instanceof Error ? { err: msg } : { msg: String(msg) }),
+      },
+      onTimeout: (ms) =>
+        app.log.error({ graceMs: ms }, 'in-flight requests outlived the shutdown grace; exiting'),
+    },
+    async ({ signal, err }) => {
+      if (err) app.log.error({ err }, 'shutting down after an error');
+      else app.log.info({ signal }, 'shutting down: refusing new connections, finishing in-flight requests');
+      const started = Date.now();
+      drain();
+      await app.close();
+      app.log.info({ ms: Date.now() - started }, 'shut down cleanly');
+    },
+  );
   await app.listen({ port: config.PORT, host: config.HOST });
 }
 

@@ -10,7 +10,10 @@ export interface ReadinessCheck {
   check(): string | null;
 }
 
-async function observabilityPlugin(app: FastifyInstance, opts: { metrics: GatewayMetrics; readiness: ReadinessCheck[] }) {
+async function observabilityPlugin(
+  app: FastifyInstance,
+  opts: { metrics: GatewayMetrics; readiness: ReadinessCheck[] },
+) {
   const { metrics } = opts;
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
@@ -28,7 +31,9 @@ async function observabilityPlugin(app: FastifyInstance, opts: { metrics: Gatewa
     const problems = opts.readiness.map((r) => ({ name: r.name, problem: r.check() }));
     const failing = problems.filter((p) => p.problem !== null);
     const checks = Object.fromEntries(problems.map((p) => [p.name, p.problem ?? 'ok']));
-    return reply.code(failing.length ? 503 : 200).send({ status: failing.length ? 'not ready' : 'ready', checks });
+    return reply
+      .code(failing.length ? 503 : 200)
+      .send({ status: failing.length ? 'not ready' : 'ready', checks });
   });
   app.get('/metrics', { ...quiet, schema: { hide: true } }, async (_request, reply) => {
     reply.type(metrics.registry.contentType);

@@ -1,7 +1,120 @@
-// POST /v1/authors/spread-info/batch.
-// STUB until issue "Operations and integration surface" lands.
+// POST /v1/authors/spread-info/batch: up to 100 tuples in one request, each through the same cache,
+// coalescing, budget and stale rules as the single route, answered per item in the order given.
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { sendJson, spreadInfoJson } from '../http/present.js';
+import { errorBody, toGatewayError } from '../plugins/error-handler.js';
+import type { SpreadParams } from '../upstream/params.js';
+import { batchItemSchema, errorResponseSchema, spreadInfoResponseSchema } from './schemas.js';
+import { wantsForcedRefresh } from './spread-info.js';
 
-const batchRoute: FastifyPluginAsyncZod = async () => {};
+export const BATCH_PATH = '/v1/authors/spread-info/batch';
+export const BATCH_MAX_ITEMS = 100;
+/** 100 items of the longest valid form fit in about 20 KiB; anything far bigger is not a batch. */
+export const BATCH_BODY_LIMIT = 64 * 1024;
+/**
+ * Upstream calls one batch may have in flight. The global budget (UPSTREAM_MAX_RPS) still governs;
+ * this only keeps one caller's batch from occupying every budget slot and socket at once.
+ */
+export const BATCH_CONCURRENCY = 8;
+
+export const batchBodySchema = z.strictObject({
+  items: z
+    .array(batchItemSchema)
+    .min(1)
+    .max(BATCH_MAX_ITEMS)
+    .describe(`1 to ${BATCH_MAX_ITEMS} parameter tuples; identical tuples are fetched once.`),
+});
+
+export const batchResponseSchema = z
+  .object({
+    results: z
+      .array(
+        z.union([
+          z.object({ status: z.literal(200), body: spreadInfoResponseSchema }),
+          z.object({
+            status: z.number().int().describe('What the single route would have answered for this item.'),
+            error: errorResponseSchema.shape.error,
+          }),
+        ]),
+      )
+      .describe('One result per item, in the order given.'),
+  })
+  .describe('Per-item outcomes; the batch itself is 200 whenever its body was valid.');
+
+/** Runs `fn` over `items` with at most `limit` at a time; results keep the input order. */
+export async function mapLimit<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T) => Promise<R>,
+): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i] as T);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}
+
+const batchRoute: FastifyPluginAsyncZod = async (app) => {
+  app.post(
+    BATCH_PATH,
+    {
+      config: { auth: 'caller' },
+      bodyLimit: BATCH_BODY_LIMIT,
+      schema: {
+        summary: 'Distribution metrics of many creators or parameter tuples at once',
+        description:
+          `Each item is answered as \`GET /v1/authors/{oAuthorId}/spread-info\` would answer it: \`status\` 200 with ` +
+          `the same body, or the error status with the same error object. Identical tuples are fetched once; at most ` +
+          `${BATCH_CONCURRENCY} items are in flight at a time. A body over ${BATCH_BODY_LIMIT / 1024} KiB is a 413.`,
+        tags: ['metrics'],
+        body: batchBodySchema,
+        response: {
+          200: batchResponseSchema,
+          '4xx': errorResponseSchema,
+          '5xx': errorResponseSchema,
+        },
+      },
+    },
+    async (request, reply) => {
+      const force = wantsForcedRefresh(request.headers['cache-control'], request.caller?.admin);
+      // A caller that hung up reads nothing more: stop starting upstream calls on its behalf.
+      let callerGone = false;
+      reply.raw.once('close', () => {
+        callerGone = !reply.raw.writableEnded;
+      });
+      const byKey = new Map<string, { params: SpreadParams; json?: string }>();
+      const keys = request.body.items.map((item) => {
+        const key = app.spread.keyFor(item);
+        if (!byKey.has(key)) byKey.set(key, { params: item });
+        return key;
+      });
+      await mapLimit([...byKey.values()], BATCH_CONCURRENCY, async (slot) => {
+        if (callerGone) return;
+        slot.json = await answerItem(slot.params);
+      });
+      // 499 ("client closed request") only fills items skipped for a caller that is gone: never read.
+      const results = keys.map((k) => byKey.get(k)?.json ?? '{"status":499}');
+      return sendJson(reply, 200, `{"results":[${results.join(',')}]}`);
+
+      async function answerItem(params: SpreadParams): Promise<string> {
+        try {
+          const answer = await app.spread.get(params, { force, log: request.log, route: 'batch' });
+          return `{"status":200,"body":${spreadInfoJson(params, answer)}}`;
+        } catch (err) {
+          const gw = toGatewayError(err);
+          if (gw.statusCode >= 500 && gw.code === 'INTERNAL')
+            request.log.error({ err }, 'batch item failed unexpectedly');
+          return JSON.stringify({ status: gw.statusCode, error: errorBody(request.id, gw).error });
+        }
+      }
+    },
+  );
+};
 
 export default batchRoute;

@@ -1,7 +1,14 @@
 // Request and response schemas: the single source for validation, types and the OpenAPI document.
 import { z } from 'zod';
 import { spreadMetricsSchema } from '../normalize/schema.js';
-import { AUTHOR_ID_PATTERN, FLOW_TYPES, PLATFORMS, QUERY_DEFAULTS, RANGES, VIDEO_TYPES } from '../upstream/params.js';
+import {
+  AUTHOR_ID_PATTERN,
+  FLOW_TYPES,
+  PLATFORMS,
+  QUERY_DEFAULTS,
+  RANGES,
+  VIDEO_TYPES,
+} from '../upstream/params.js';
 
 export const authorIdSchema = z
   .string()
@@ -11,7 +18,10 @@ export const authorIdSchema = z
 const queryFields = {
   platform: z.enum(PLATFORMS).default(QUERY_DEFAULTS.platform).describe('Platform type.'),
   range: z.enum(RANGES).default(QUERY_DEFAULTS.range).describe('Time range: the last 30 or 90 days.'),
-  type: z.enum(VIDEO_TYPES).default(QUERY_DEFAULTS.type).describe('Video type: personal or Xingtu (commissioned) videos.'),
+  type: z
+    .enum(VIDEO_TYPES)
+    .default(QUERY_DEFAULTS.type)
+    .describe('Video type: personal or Xingtu (commissioned) videos.'),
   onlyAssign: z
     .enum(['true', 'false'])
     .default('false')
@@ -29,7 +39,10 @@ export const spreadQuerySchema = z.strictObject(queryFields);
 export const dropInQuerySchema = z.strictObject({
   oAuthorId: authorIdSchema,
   ...queryFields,
-  token: z.string().optional().describe('Ignored: accepted so JustOneAPI client code works unchanged; never forwarded or logged.'),
+  token: z
+    .string()
+    .optional()
+    .describe('Ignored: accepted so JustOneAPI client code works unchanged; never forwarded or logged.'),
 });
 
 export const batchItemSchema = z.strictObject({
@@ -51,11 +64,20 @@ export const querySchemaOut = z.object({
 
 export const metaSchema = z
   .object({
-    cache: z.enum(['HIT', 'MISS', 'STALE', 'REVALIDATED', 'BYPASS']).describe('Where the answer came from (same as `x-cache`).'),
-    stale: z.boolean().describe('True when served past its fresh window (upstream could not answer, or a refresh is under way).'),
+    cache: z
+      .enum(['HIT', 'MISS', 'STALE', 'REVALIDATED', 'BYPASS'])
+      .describe('Where the answer came from (same as `x-cache`).'),
+    stale: z
+      .boolean()
+      .describe(
+        'True when served past its fresh window (upstream could not answer, or a refresh is under way).',
+      ),
     fetchedAt: z.string().describe('When the upstream produced this answer (ISO 8601, UTC).'),
     ageSeconds: z.number().int().describe('Seconds since fetchedAt.'),
-    upstreamRequestId: z.string().nullable().describe("The upstream's request id for the answer, when it sent one."),
+    upstreamRequestId: z
+      .string()
+      .nullable()
+      .describe("The upstream's request id for the answer, when it sent one."),
   })
   .describe('How the answer was obtained.');
 
@@ -74,7 +96,11 @@ export const errorResponseSchema = z
       code: z.string().describe('Stable machine-readable code (see the error table).'),
       message: z.string().describe('Human-readable explanation; never contains secrets or internals.'),
       requestId: z.string().describe('The request id (also in `x-request-id`).'),
-      upstreamCode: z.number().int().optional().describe('The upstream business code behind this error, when there is one.'),
+      upstreamCode: z
+        .number()
+        .int()
+        .optional()
+        .describe('The upstream business code behind this error, when there is one.'),
       retryAfterSeconds: z.number().int().optional().describe('When to try again (also in `retry-after`).'),
     }),
   })

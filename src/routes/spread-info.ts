@@ -2,11 +2,18 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { applyCacheHeaders, sendJson, spreadInfoJson } from '../http/present.js';
 import type { SpreadParams } from '../upstream/params.js';
-import { errorResponseSchema, spreadInfoResponseSchema, spreadParamsSchema, spreadQuerySchema } from './schemas.js';
+import {
+  errorResponseSchema,
+  spreadInfoResponseSchema,
+  spreadParamsSchema,
+  spreadQuerySchema,
+} from './schemas.js';
 
 /** An admin may force an upstream call with `cache-control: no-cache`; anyone else is ignored. */
 export function wantsForcedRefresh(cacheControl: string | undefined, admin: boolean | undefined): boolean {
-  return admin === true && typeof cacheControl === 'string' && /(^|[\s,])no-cache($|[\s,])/i.test(cacheControl);
+  return (
+    admin === true && typeof cacheControl === 'string' && /(^|[\s,])no-cache($|[\s,])/i.test(cacheControl)
+  );
 }
 
 const spreadInfoRoute: FastifyPluginAsyncZod = async (app) => {
