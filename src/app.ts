@@ -10,7 +10,9 @@ import { SpreadService } from './cache/spread-service.js';
 import { localCoordinator } from './cache/store.js';
 import { TieredStore } from './cache/tiered-store.js';
 import type { Config } from './config.js';
-import { UpstreamGovernor } from './limits/governor.js';
+import { GatewayError, upstreamUnavailable } from './errors.js';
+import { type GovernorTuning, UpstreamGovernor } from './limits/governor.js';
+import { msUntilNextDay } from './limits/quota-day.js';
 import { loggerOptions } from './logger.js';
 import { GatewayMetrics } from './metrics.js';
 import accessPlugin from './plugins/access.js';
@@ -41,6 +43,8 @@ export interface AppOverrides {
   logStream?: NodeJS.WritableStream;
   /** Replaces the upstream governance (tests of the cache alone). */
   upstreamGate?: UpstreamGate;
+  /** Test-sized back-off and cool-downs; production uses the defaults. */
+  governor?: GovernorTuning;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -84,7 +88,14 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     redis.on('down', () => metrics.redisUp.set(0));
     metrics.redisUp.set((await redis.waitReady()) ? 1 : 0);
   }
-  const governor = new UpstreamGovernor({ config, redis, metrics, log: app.log, keyPrefix });
+  const governor = new UpstreamGovernor({
+    config,
+    redis,
+    metrics,
+    log: app.log,
+    keyPrefix,
+    ...overrides.governor,
+  });
   const gate = overrides.upstreamGate ?? governor;
   const { store, coordinator, subscriber } = redis
     ? redisCache(redis, config, windows, app.log)
@@ -102,7 +113,16 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     keyPrefix,
     fetchDeadlineMs: config.UPSTREAM_MAX_WAIT_MS + config.UPSTREAM_TIMEOUT_MS,
     fetch: (params, log, deadline) =>
-      client.fetch(params, gate, (r) => logUpstreamCall(log, metrics, r), deadline),
+      client
+        .fetch(params, gate, (r) => logUpstreamCall(log, metrics, r), deadline)
+        .catch((err: unknown) => {
+          // A 303 lasts until the upstream's day ends; codes.ts cannot know the time zone.
+          if (err instanceof GatewayError && err.upstreamCode === 303) {
+            const seconds = msUntilNextDay(Date.now(), config.UPSTREAM_QUOTA_TZ) / 1000;
+            throw upstreamUnavailable(err.message, seconds, 303);
+          }
+          throw err;
+        }),
     events: {
       outcome: (outcome, route) => {
         metrics.cacheOutcomes.inc({ route, outcome: outcome.toLowerCase() });

@@ -1,14 +1,102 @@
-// Per-caller rate limits (@fastify/rate-limit, Redis store shared by all instances) and CORS.
-// STUB until issue "Upstream governance and caller access" lands.
-import type { FastifyInstance } from 'fastify';
+// Caller access after authentication: per-caller rate limits (@fastify/rate-limit, counted in
+// Redis for all instances; see limits/caller-store.ts for Redis down) and CORS for browsers.
+// Only routes that require a key (`config.auth`) are limited: /healthz, /readyz, /metrics, /docs
+// and preflights never are.
+import cors from '@fastify/cors';
+import rateLimit, { normalizeIP } from '@fastify/rate-limit';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import type { Config } from '../config.js';
+import { GatewayError } from '../errors.js';
+import { callerStore } from '../limits/caller-store.js';
+import { RedisConnection } from '../redis/connection.js';
 
 export interface AccessOptions {
   config: Config;
   keyPrefix: string;
 }
 
-async function accessPlugin(_app: FastifyInstance, _opts: AccessOptions) {}
+export const EXPOSED_HEADERS = [
+  'x-cache',
+  'x-request-id',
+  'retry-after',
+  'ratelimit-limit',
+  'ratelimit-remaining',
+  'ratelimit-reset',
+  'etag',
+  'age',
+];
+const ALLOWED_HEADERS = [
+  'x-api-key',
+  'authorization',
+  'content-type',
+  'if-none-match',
+  'cache-control',
+  'x-request-id',
+];
+
+/** A named caller's budget is its own; anonymous callers (and IPv6 /64s) each get one. */
+export function callerKey(request: FastifyRequest): string {
+  const c = request.caller;
+  return c && !c.anonymous ? `caller:${c.name}` : `ip:${normalizeIP(request.ip)}`;
+}
+
+async function accessPlugin(app: FastifyInstance, opts: AccessOptions) {
+  const { config } = opts;
+  const target = { url: config.REDIS_URL, clusterNodes: config.REDIS_CLUSTER_NODES };
+  // A connection of its own: a burst of limit checks must not queue behind cache traffic.
+  const redis =
+    target.url || target.clusterNodes?.length ? new RedisConnection(target, app.log, 'rate-limit') : null;
+  if (redis) {
+    app.addHook('onClose', () => redis.close());
+    await redis.waitReady(1000);
+  }
+
+  if (config.CORS_ORIGINS.length > 0) await registerCors(app, new Set(config.CORS_ORIGINS));
+
+  await app.register(rateLimit, {
+    global: true,
+    max: config.CALLER_RATE_LIMIT,
+    timeWindow: config.CALLER_RATE_WINDOW,
+    hook: 'onRequest',
+    enableDraftSpec: true,
+    store: callerStore({ redis, namespace: `${opts.keyPrefix}rl:`, instances: config.EXPECTED_INSTANCES }),
+    keyGenerator: callerKey,
+    allowList: (request) => !request.routeOptions.config?.auth,
+    // A GatewayError, so the one error handler writes the contract's body and retry-after.
+    errorResponseBuilder: (_request, ctx) =>
+      new GatewayError(
+        429,
+        'RATE_LIMITED',
+        `rate limit of ${ctx.max} requests exceeded; retry in ${ctx.after}`,
+        {
+          retryAfterSeconds: ctx.ttl / 1000,
+        },
+      ),
+  });
+}
+
+async function registerCors(app: FastifyInstance, origins: Set<string>) {
+  const allowed = (origin: string | undefined) => origin !== undefined && origins.has(origin);
+  await app.register(cors, {
+    // false for any other origin: no CORS header at all, and its preflight is a plain 404.
+    origin: (origin, cb) => cb(null, allowed(origin)),
+    methods: ['GET', 'HEAD', 'POST', 'DELETE'],
+    allowedHeaders: ALLOWED_HEADERS,
+    exposedHeaders: EXPOSED_HEADERS,
+    maxAge: 600,
+  });
+  // Authentication answers 401/403 in a hook that runs before the CORS hook; without these
+  // headers a browser would hide that answer behind a generic CORS failure.
+  app.addHook('onSend', async (request: FastifyRequest, reply: FastifyReply) => {
+    const origin = request.headers.origin;
+    if (!allowed(origin) || reply.hasHeader('access-control-allow-origin')) return;
+    reply.header('access-control-allow-origin', origin);
+    reply.header('access-control-expose-headers', EXPOSED_HEADERS.join(', '));
+    const vary = reply.getHeader('vary');
+    if (!/\borigin\b/i.test(String(vary ?? '')))
+      reply.header('vary', vary ? `${String(vary)}, Origin` : 'Origin');
+  });
+}
 
 export default fp(accessPlugin, { name: 'access', dependencies: ['auth'] });

@@ -5,7 +5,11 @@ import { Writable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { type AppOverrides, buildApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
-import { type SimUpstream, type SimUpstreamOptions, startSimUpstream } from '../../src/sim/upstream-server.js';
+import {
+  type SimUpstream,
+  type SimUpstreamOptions,
+  startSimUpstream,
+} from '../../src/sim/upstream-server.js';
 import { testClusterNodes, testRedisUrl, uniquePrefix } from './redis.js';
 
 /** Unique per test process, so a leak is unambiguous when searched for. */
@@ -33,11 +37,18 @@ export interface Gateway {
   prefix: string;
   logs: string[];
   bodies: string[];
-  get(path: string, headers?: Record<string, string>): Promise<{ status: number; headers: Headers; body: string; json: unknown }>;
+  get(
+    path: string,
+    headers?: Record<string, string>,
+  ): Promise<{ status: number; headers: Headers; body: string; json: unknown }>;
   close(): Promise<void>;
 }
 
-export function testEnv(sim: SimUpstream, o: GatewayOptions, prefix: string): Record<string, string | undefined> {
+export function testEnv(
+  sim: SimUpstream,
+  o: GatewayOptions,
+  prefix: string,
+): Record<string, string | undefined> {
   const redis = o.redis ?? 'single';
   return {
     NODE_ENV: 'test',

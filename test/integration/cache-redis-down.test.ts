@@ -54,7 +54,9 @@ describe('cache tier while Redis is down', () => {
     expect(sim.callsFor('8002')).toHaveLength(1);
     expect(sim.callsFor('8001')).toHaveLength(1);
     // Once per connection (the caller limits have their own), not once per request.
-    const downLines = gw.logs.filter((l) => l.includes('Redis connection down') && l.includes('"redis":"cache"'));
+    const downLines = gw.logs.filter(
+      (l) => l.includes('Redis connection down') && l.includes('"redis":"cache"'),
+    );
     expect(downLines).toHaveLength(1);
 
     await redis.restart();
