@@ -59,7 +59,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
     },
     bodyLimit: 64 * 1024,
-    trustProxy: false,
+    trustProxy: config.TRUST_PROXY,
     // Errors the router raises before any hook (bad percent-encoding) get the contract's body too.
     frameworkErrors: frameworkErrorHandler,
     // Long ids must reach validation (a 400 naming oAuthorId), not be cut off by the router as 414.

@@ -106,6 +106,20 @@ export const envSchema = z.object({
   CALLER_RATE_LIMIT: int(1).default(600),
   CALLER_RATE_WINDOW: duration.default(60_000),
   CORS_ORIGINS: list.optional(),
+  // Behind a reverse proxy: "true" trusts X-Forwarded-For from any hop, or a list of proxy IPs/CIDRs.
+  TRUST_PROXY: z
+    .string()
+    .default('false')
+    .transform((v): boolean | string[] =>
+      v === 'true'
+        ? true
+        : v === 'false'
+          ? false
+          : v
+              .split(',')
+              .map((p) => p.trim())
+              .filter(Boolean),
+    ),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   SHUTDOWN_GRACE_MS: int(0).default(10_000),
 });
