@@ -1,0 +1,105 @@
+// Hostile input on the drop-in route (the upstream's own path and query). Bad queries are refused
+// like on /v1; a `token` parameter, whatever its value, is ignored: never forwarded, echoed or logged.
+import fc from 'fast-check';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DROP_IN_PATH } from '../../src/routes/drop-in.js';
+import {
+  badQuery,
+  DROP_IN_NAMES,
+  headerSets,
+  RAW,
+  toQuery,
+  V1_NAMES,
+  validId,
+  validPair,
+} from './arbitraries.js';
+import {
+  CALLER_KEY,
+  expectNoPollution,
+  expectRefused,
+  type FuzzApp,
+  startFuzzApp,
+  TEST_TOKEN,
+} from './harness.js';
+
+const auth = { 'x-api-key': CALLER_KEY };
+let fz: FuzzApp;
+beforeAll(async () => {
+  fz = await startFuzzApp('fuzz-dropin');
+});
+afterAll(async () => {
+  await fz?.close();
+});
+
+describe('the checks themselves', () => {
+  it('see a valid drop-in request call the upstream and write a cache entry', async () => {
+    const res = await fz.app.inject({ url: `${DROP_IN_PATH}?oAuthorId=dropctl1&token=x`, headers: auth });
+    expect(res.statusCode).toBe(200);
+    expect(res.json().code).toBe(0);
+    expect(fz.sim.callsFor('dropctl1')).toHaveLength(1);
+    expect((await fz.traces()).some((k) => k.startsWith(`${fz.prefix}v1:`))).toBe(true);
+  });
+});
+
+describe('named hostile queries', () => {
+  it.each([
+    ['no oAuthorId', ''],
+    ['empty oAuthorId', '?oAuthorId='],
+    ['duplicated oAuthorId', '?oAuthorId=a&oAuthorId=b'],
+    ['array-style oAuthorId', '?oAuthorId[]=a'],
+    ['object-style oAuthorId', '?oAuthorId[x]=a'],
+    ['__proto__', '?oAuthorId=a&__proto__=1'],
+    ['__proto__ object', '?oAuthorId=a&__proto__[x]=1'],
+    ['constructor.prototype', '?oAuthorId=a&constructor[prototype][x]=1'],
+    ['NUL in oAuthorId', '?oAuthorId=a%00'],
+    ['invalid escape in oAuthorId', '?oAuthorId=%zz'],
+    ['5 KB oAuthorId', `?oAuthorId=${'a'.repeat(5120)}`],
+    ['unicode oAuthorId', `?oAuthorId=${encodeURIComponent('创作者')}`],
+    ['object-style token', '?oAuthorId=a&token[x]=1'],
+    ['duplicated token', '?oAuthorId=a&token=ctok_dup_a&token=ctok_dup_b'],
+  ])('%s is refused', async (_name, query) => {
+    const mark = await fz.mark();
+    const res = await fz.app.inject({ url: DROP_IN_PATH + query, headers: auth });
+    await expectRefused(fz, res, mark, 'ctok_dup_');
+  });
+});
+
+describe('properties', () => {
+  it('a bad query is refused, whatever the headers', async () => {
+    await fc.assert(
+      fc.asyncProperty(badQuery(DROP_IN_NAMES), headerSets, async (query, headers) => {
+        const mark = await fz.mark();
+        await expectRefused(fz, await fz.app.inject({ url: DROP_IN_PATH + query, headers }), mark);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('any token value is ignored: the answer is the upstream body, and the value goes nowhere', async () => {
+    const hex = fc.string({ unit: fc.constantFrom(...'0123456789abcdef'), minLength: 16, maxLength: 32 });
+    const tail = fc.oneof(fc.constant(''), fc.constantFrom(...RAW), fc.constant('x'.repeat(5120)));
+    const others = fc.uniqueArray(validPair(V1_NAMES), { selector: ([n]) => n, maxLength: 5 });
+    await fc.assert(
+      fc.asyncProperty(validId, hex, tail, others, async (id, h, t, pairs) => {
+        const secret = `ctok_${h}`;
+        const mark = await fz.mark();
+        const query = toQuery([['oAuthorId', id], ...pairs, ['token', secret + t]]);
+        const res = await fz.app.inject({ url: DROP_IN_PATH + query, headers: auth });
+        expect(res.statusCode, res.body.slice(0, 200)).toBe(200);
+        // The fake upstream accepts only the gateway's token: code 0 means the caller's was not sent.
+        expect(res.json().code).toBe(0);
+        expect(fz.sim.callsFor(id).length).toBeGreaterThanOrEqual(1);
+        expect(fz.sim.calls.every((c) => c.tokenSeen && !JSON.stringify(c.query).includes(secret))).toBe(
+          true,
+        );
+        const newLogs = fz.logs.slice(mark.logs).join('');
+        for (const s of [secret, TEST_TOKEN]) {
+          expect(res.body).not.toContain(s);
+          expect(newLogs).not.toContain(s);
+        }
+        expectNoPollution();
+      }),
+      { numRuns: 60 },
+    );
+  });
+});
