@@ -11,6 +11,7 @@ interface Local {
   entry: CacheEntry;
   /** Until when the copy may answer without asking Redis. */
   l1Until: number;
+  storedAt: number;
 }
 
 export interface TieredStoreOptions {
@@ -56,8 +57,17 @@ export class TieredStore implements CacheStore {
       return local?.entry;
     }
     const entry = parse(raw);
-    if (entry) this.remember(key, entry, entry.fetchedAt + ttlSeconds(entry, this.o.windows) * 1000 - now);
-    else if (local) this.local.delete(key);
+    if (entry) {
+      this.remember(key, entry, this.ttlLeftMs(entry, now));
+    } else if (local) {
+      // Kept from before Redis (re)connected: Redis restarted empty, so put the answer back rather
+      // than pay the upstream for it again. Kept since then: it was purged or evicted; forget it.
+      if (local.storedAt < this.o.redis.upSince) {
+        this.writeBack(key, local.entry, now);
+        return local.entry;
+      }
+      this.local.delete(key);
+    }
     return entry;
   }
 
@@ -96,7 +106,20 @@ export class TieredStore implements CacheStore {
 
   private remember(key: string, entry: CacheEntry, ttlMs: number): void {
     if (ttlMs <= 0) return;
-    this.local.set(key, { entry, l1Until: Date.now() + this.o.l1Ms }, { ttl: ttlMs });
+    const now = Date.now();
+    this.local.set(key, { entry, l1Until: now + this.o.l1Ms, storedAt: now }, { ttl: ttlMs });
+  }
+
+  private ttlLeftMs(entry: CacheEntry, now: number): number {
+    return entry.fetchedAt + ttlSeconds(entry, this.o.windows) * 1000 - now;
+  }
+
+  private writeBack(key: string, entry: CacheEntry, now: number): void {
+    const ttlMs = this.ttlLeftMs(entry, now);
+    if (ttlMs <= 0) return;
+    this.remember(key, entry, ttlMs);
+    // NX: an answer another instance stored meanwhile is newer than ours.
+    this.o.redis.client.set(key, JSON.stringify(entry), 'PX', ttlMs, 'NX').catch(() => {});
   }
 }
 

@@ -59,6 +59,8 @@ export class RedisConnection extends EventEmitter {
   readonly client: RedisClient;
   private isUp = false;
   private closing = false;
+  /** When the current connection became ready (epoch ms): anything remembered before may be gone from Redis. */
+  upSince = 0;
 
   constructor(
     readonly target: RedisTarget,
@@ -101,6 +103,7 @@ export class RedisConnection extends EventEmitter {
   private setUp(up: boolean): void {
     if (up === this.isUp) return;
     this.isUp = up;
+    if (up) this.upSince = Date.now();
     if (this.closing) return;
     if (up) this.log.info({ redis: this.role }, 'Redis connection up');
     else this.log.error({ redis: this.role }, 'Redis connection down; using in-process fallbacks');

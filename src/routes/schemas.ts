@@ -39,8 +39,9 @@ export const spreadQuerySchema = z.strictObject(queryFields);
 export const dropInQuerySchema = z.strictObject({
   oAuthorId: authorIdSchema,
   ...queryFields,
+  // A string or, when repeated, an array: either way ignored, so no client gets a 400 for it.
   token: z
-    .string()
+    .union([z.string(), z.array(z.string())])
     .optional()
     .describe('Ignored: accepted so JustOneAPI client code works unchanged; never forwarded or logged.'),
 });
