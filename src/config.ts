@@ -93,7 +93,6 @@ export const envSchema = z.object({
   CACHE_STALE_SECONDS: int(0).default(604_800),
   CACHE_NOT_FOUND_SECONDS: int(0).default(3600),
   CACHE_L1_SECONDS: int(0, 3600).default(5),
-  CACHE_L1_MAX_ENTRIES: int(0).default(10_000),
   CACHE_MEMORY_MAX_ENTRIES: int(1).default(50_000),
   UPSTREAM_MAX_RPS: z.coerce.number().positive().max(10_000).default(5),
   UPSTREAM_MAX_WAIT_MS: int(0).default(15_000),

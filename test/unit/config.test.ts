@@ -225,3 +225,13 @@ describe('npm start', () => {
     expect(r.stderr).not.toContain('x-token-for-start-up-test');
   });
 });
+
+describe('.env.example', () => {
+  it('lists every variable the gateway reads, and nothing else', async () => {
+    const { readFileSync } = await import('node:fs');
+    const text = readFileSync(new URL('../../.env.example', import.meta.url), 'utf8');
+    const listed = [...text.matchAll(/^([A-Z][A-Z0-9_]*)=/gm)].map((m) => m[1]).sort();
+    const { envSchema } = await import('../../src/config.js');
+    expect(listed).toEqual(Object.keys(envSchema.shape).sort());
+  });
+});
