@@ -1,5 +1,6 @@
 // Caller access through the real app over loopback: keys, per-caller limits shared by two
-// instances through Redis, per-IP limits for anonymous callers, CORS.
+// instances through Redis, per-IP limits for anonymous callers, CORS. The per-caller limits run on
+// a single Redis and on the 3-master cluster (when global setup started one).
 import { Writable } from 'node:stream';
 import { Agent, request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -14,11 +15,12 @@ import {
   TEST_TOKEN,
   testEnv,
 } from '../helpers/gateway.js';
-import { uniquePrefix } from '../helpers/redis.js';
+import { testClusterNodes, uniquePrefix } from '../helpers/redis.js';
 import { hasBinary, startRedisServer } from '../helpers/redis-server.js';
 
 const KEYS = { API_KEYS: `acme:${CALLER_KEY}`, ADMIN_API_KEYS: `ops:${ADMIN_KEY}` };
 const ROUTE = '/v1/authors/a1/spread-info';
+const modes = testClusterNodes() ? (['single', 'cluster'] as const) : (['single'] as const);
 
 let open: Array<{ close(): Promise<void> }> = [];
 afterEach(async () => {
@@ -26,8 +28,11 @@ afterEach(async () => {
   open = [];
 });
 
-async function gateway(env: Record<string, string>, prefix?: string, sim?: Gateway['sim']): Promise<Gateway> {
-  const gw = await startGateway({ env, prefix, sim });
+async function gateway(
+  env: Record<string, string>,
+  o: { prefix?: string; sim?: Gateway['sim']; redis?: 'single' | 'cluster' } = {},
+): Promise<Gateway> {
+  const gw = await startGateway({ env, ...o });
   open.push(gw);
   return gw;
 }
@@ -73,11 +78,11 @@ describe('API keys', () => {
   });
 });
 
-describe('per-caller limits', () => {
+describe.each(modes)('per-caller limits on Redis (%s)', (mode) => {
   it('429 RATE_LIMITED with retry-after past the limit, shared by two instances; ratelimit-* on every answer', async () => {
     const env = { ...KEYS, CALLER_RATE_LIMIT: '4', CALLER_RATE_WINDOW: '30 seconds' };
-    const a = await gateway(env);
-    const b = await gateway(env, a.prefix, a.sim);
+    const a = await gateway(env, { redis: mode });
+    const b = await gateway(env, { prefix: a.prefix, sim: a.sim, redis: mode });
     const key = { 'x-api-key': CALLER_KEY };
     const seen = [
       await a.get(ROUTE, key),
@@ -104,15 +109,18 @@ describe('per-caller limits', () => {
     expect((await a.get('/readyz')).headers.get('ratelimit-limit')).toBeNull();
   });
 
-  it('limits anonymous callers per IP address', async () => {
-    const gw = await gateway({ CALLER_RATE_LIMIT: '2', CALLER_RATE_WINDOW: '30 seconds' });
+  it('limits anonymous callers per IP address, shared by two instances', async () => {
+    const env = { CALLER_RATE_LIMIT: '2', CALLER_RATE_WINDOW: '30 seconds' };
+    const a = await gateway(env, { redis: mode });
+    const b = await gateway(env, { prefix: a.prefix, sim: a.sim, redis: mode });
     const from = (localAddress: string) => new Agent({ localAddress });
     const one = from('127.0.0.1');
     const two = from('127.0.0.2');
     open.push(one, two);
-    const ask = async (dispatcher: Agent) => (await request(gw.url + ROUTE, { dispatcher })).statusCode;
-    expect([await ask(one), await ask(one), await ask(one)]).toEqual([200, 200, 429]);
-    expect(await ask(two)).toBe(200);
+    const ask = async (gw: Gateway, dispatcher: Agent) =>
+      (await request(gw.url + ROUTE, { dispatcher })).statusCode;
+    expect([await ask(a, one), await ask(b, one), await ask(a, one)]).toEqual([200, 200, 429]);
+    expect(await ask(b, two)).toBe(200);
   });
 });
 

@@ -1,5 +1,6 @@
 // The governor's shared state in a real Redis, with test-sized pauses: two governors with one key
 // prefix stand for two instances. Calls are reported to afterCall as the upstream client would.
+// Every case runs on a single Redis and on the 3-master cluster (when global setup started one).
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -9,7 +10,16 @@ import { type GovernorTuning, UpstreamGovernor } from '../../src/limits/governor
 import { GatewayMetrics } from '../../src/metrics.js';
 import { RedisConnection } from '../../src/redis/connection.js';
 import type { UpstreamCallRecord } from '../../src/upstream/client.js';
-import { redisClient, testRedisUrl, uniquePrefix } from '../helpers/redis.js';
+import {
+  redisClient,
+  redisClusterClient,
+  testClusterNodes,
+  testRedisUrl,
+  uniquePrefix,
+} from '../helpers/redis.js';
+
+type Mode = 'single' | 'cluster';
+const modes = testClusterNodes() ? (['single', 'cluster'] as const) : (['single'] as const);
 
 const TUNING: GovernorTuning = {
   backoff: { baseMs: 400, capMs: 3200 },
@@ -28,14 +38,14 @@ afterEach(async () => {
   cleanup = [];
 });
 
-async function instances(n: number, env: Record<string, string> = {}): Promise<Instance[]> {
+async function instances(mode: Mode, n: number): Promise<Instance[]> {
   const prefix = uniquePrefix('govstate');
   const config = loadConfig({
     NODE_ENV: 'test',
     JUSTONEAPI_TOKEN: 't',
-    REDIS_URL: testRedisUrl(),
+    REDIS_URL: mode === 'single' ? testRedisUrl() : undefined,
+    REDIS_CLUSTER_NODES: mode === 'cluster' ? (testClusterNodes() ?? []).join(',') : undefined,
     UPSTREAM_MAX_RPS: '1000',
-    ...env,
   });
   const out: Instance[] = [];
   for (let i = 0; i < n; i++) {
@@ -47,8 +57,12 @@ async function instances(n: number, env: Record<string, string> = {}): Promise<I
       },
     });
     const log = pino({ level: 'debug' }, stream);
-    const redis = new RedisConnection({ url: config.REDIS_URL }, log, 'test');
-    await redis.waitReady();
+    const redis = new RedisConnection(
+      { url: config.REDIS_URL, clusterNodes: config.REDIS_CLUSTER_NODES },
+      log,
+      'test',
+    );
+    expect(await redis.waitReady()).toBe(true);
     const gov = new UpstreamGovernor({
       config,
       redis,
@@ -90,83 +104,85 @@ async function attempt(gov: UpstreamGovernor): Promise<string> {
 
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-describe('credential circuit across instances', () => {
-  it('opens once, logs one error, lets exactly one probe through after the cool-down, reopens longer, closes on success', async () => {
-    const [a, b] = await instances(2);
-    a!.gov.afterCall(record(100));
-    await a!.gov.idle();
-    expect(await attempt(a!.gov)).toBe('UPSTREAM_UNAVAILABLE:100');
-    expect(await attempt(b!.gov)).toBe('UPSTREAM_UNAVAILABLE:100');
-    expect(a!.gov.readiness().check()).toMatch(/code 100/);
-    expect(b!.gov.readiness().check()).toMatch(/code 100/);
-    // A straggler answered 100 on the other instance: already open, not logged again.
-    b!.gov.afterCall(record(100));
-    await b!.gov.idle();
+describe.each(modes)('governor state on Redis (%s)', (mode) => {
+  describe('credential circuit across instances', () => {
+    it('opens once, logs one error, lets exactly one probe through after the cool-down, reopens longer, closes on success', async () => {
+      const [a, b] = await instances(mode, 2);
+      a!.gov.afterCall(record(100));
+      await a!.gov.idle();
+      expect(await attempt(a!.gov)).toBe('UPSTREAM_UNAVAILABLE:100');
+      expect(await attempt(b!.gov)).toBe('UPSTREAM_UNAVAILABLE:100');
+      expect(a!.gov.readiness().check()).toMatch(/code 100/);
+      expect(b!.gov.readiness().check()).toMatch(/code 100/);
+      // A straggler answered 100 on the other instance: already open, not logged again.
+      b!.gov.afterCall(record(100));
+      await b!.gov.idle();
 
-    await pause(350);
-    const first = await Promise.all([attempt(a!.gov), attempt(b!.gov)]);
-    expect(first.filter((r) => r === 'go')).toHaveLength(1);
-    expect(a!.gov.readiness().check()).toBeNull(); // cool-down over: traffic may come, one probe goes
-    const prober = first[0] === 'go' ? a! : b!;
-    prober.gov.afterCall(record(100));
-    await prober.gov.idle();
-    expect(await attempt(a!.gov)).toBe('UPSTREAM_UNAVAILABLE:100');
+      await pause(350);
+      const first = await Promise.all([attempt(a!.gov), attempt(b!.gov)]);
+      expect(first.filter((r) => r === 'go')).toHaveLength(1);
+      expect(a!.gov.readiness().check()).toBeNull(); // cool-down over: traffic may come, one probe goes
+      const prober = first[0] === 'go' ? a! : b!;
+      prober.gov.afterCall(record(100));
+      await prober.gov.idle();
+      expect(await attempt(a!.gov)).toBe('UPSTREAM_UNAVAILABLE:100');
 
-    await pause(350); // the second cool-down is 600 ms
-    expect(await attempt(b!.gov)).toBe('UPSTREAM_UNAVAILABLE:100');
-    await pause(300);
-    expect(await attempt(b!.gov)).toBe('go');
-    b!.gov.afterCall(record(0));
-    await b!.gov.idle();
-    expect(await attempt(a!.gov)).toBe('go');
-    expect(await attempt(b!.gov)).toBe('go');
+      await pause(350); // the second cool-down is 600 ms
+      expect(await attempt(b!.gov)).toBe('UPSTREAM_UNAVAILABLE:100');
+      await pause(300);
+      expect(await attempt(b!.gov)).toBe('go');
+      b!.gov.afterCall(record(0));
+      await b!.gov.idle();
+      expect(await attempt(a!.gov)).toBe('go');
+      expect(await attempt(b!.gov)).toBe('go');
 
-    const errors = [...a!.logs, ...b!.logs].filter((l) => l.level >= 50);
-    expect(errors).toHaveLength(1);
-    expect(errors[0]).toMatchObject({ upstreamCode: 100 });
+      const errors = [...a!.logs, ...b!.logs].filter((l) => l.level >= 50);
+      expect(errors).toHaveLength(1);
+      expect(errors[0]).toMatchObject({ upstreamCode: 100 });
+    });
+
+    it('a probe that gets no answer (timeout) frees the probe for the next call', async () => {
+      const [a, b] = await instances(mode, 2);
+      a!.gov.afterCall(record(602));
+      await a!.gov.idle();
+      await pause(350);
+      expect(await attempt(a!.gov)).toBe('go');
+      expect(await attempt(b!.gov)).toBe('UPSTREAM_UNAVAILABLE:602');
+      a!.gov.afterCall(record(null));
+      await a!.gov.idle();
+      expect(await attempt(b!.gov)).toBe('go');
+    });
   });
 
-  it('a probe that gets no answer (timeout) frees the probe for the next call', async () => {
-    const [a, b] = await instances(2);
-    a!.gov.afterCall(record(602));
-    await a!.gov.idle();
-    await pause(350);
-    expect(await attempt(a!.gov)).toBe('go');
-    expect(await attempt(b!.gov)).toBe('UPSTREAM_UNAVAILABLE:602');
-    a!.gov.afterCall(record(null));
-    await a!.gov.idle();
-    expect(await attempt(b!.gov)).toBe('go');
-  });
-});
+  describe('302 back-off across instances', () => {
+    it('grows on repeats, counts a burst once, and resets after a success', async () => {
+      const [a, b] = await instances(mode, 2);
+      const redis = mode === 'cluster' ? redisClusterClient() : redisClient();
+      cleanup.push(async () => void redis.disconnect());
+      const pttl = () => redis.pttl(`${a!.gov.opts.keyPrefix}{gov}:pause`);
 
-describe('302 back-off across instances', () => {
-  it('grows on repeats, counts a burst once, and resets after a success', async () => {
-    const [a, b] = await instances(2);
-    const redis = redisClient();
-    cleanup.push(async () => void redis.disconnect());
-    const pttl = () => redis.pttl(`${a!.gov.opts.keyPrefix}{gov}:pause`);
+      a!.gov.afterCall(record(302));
+      b!.gov.afterCall(record(302)); // same storm, other instance: not a second strike
+      await Promise.all([a!.gov.idle(), b!.gov.idle()]);
+      const firstPause = await pttl();
+      expect(firstPause).toBeGreaterThan(0);
+      expect(firstPause).toBeLessThanOrEqual(600);
+      expect(await attempt(b!.gov)).toBe('UPSTREAM_UNAVAILABLE:302');
 
-    a!.gov.afterCall(record(302));
-    b!.gov.afterCall(record(302)); // same storm, other instance: not a second strike
-    await Promise.all([a!.gov.idle(), b!.gov.idle()]);
-    const firstPause = await pttl();
-    expect(firstPause).toBeGreaterThan(0);
-    expect(firstPause).toBeLessThanOrEqual(600);
-    expect(await attempt(b!.gov)).toBe('UPSTREAM_UNAVAILABLE:302');
+      await pause(firstPause + 20);
+      expect(await attempt(b!.gov)).toBe('go');
+      b!.gov.afterCall(record(302));
+      await b!.gov.idle();
+      const secondPause = await pttl();
+      expect(secondPause).toBeGreaterThan(600);
+      expect(secondPause).toBeLessThanOrEqual(1200);
 
-    await pause(firstPause + 20);
-    expect(await attempt(b!.gov)).toBe('go');
-    b!.gov.afterCall(record(302));
-    await b!.gov.idle();
-    const secondPause = await pttl();
-    expect(secondPause).toBeGreaterThan(600);
-    expect(secondPause).toBeLessThanOrEqual(1200);
-
-    await pause(secondPause + 20);
-    a!.gov.afterCall(record(0));
-    await a!.gov.idle();
-    a!.gov.afterCall(record(302));
-    await a!.gov.idle();
-    expect(await pttl()).toBeLessThanOrEqual(600);
+      await pause(secondPause + 20);
+      a!.gov.afterCall(record(0));
+      await a!.gov.idle();
+      a!.gov.afterCall(record(302));
+      await a!.gov.idle();
+      expect(await pttl()).toBeLessThanOrEqual(600);
+    });
   });
 });
