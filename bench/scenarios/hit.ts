@@ -1,0 +1,175 @@
+// Cache hits against the ceiling: the bare Fastify route serving the gateway's own body, the full
+// gateway (key auth, per-caller limit, Redis), and the gateway with its in-process L1 off (every hit
+// read from Redis). The three are measured in interleaved slices (ceiling, gateway, gateway, ceiling,
+// ...) so that a neighbour's burst of CPU on this shared machine lands on all of them alike.
+import type { Options } from 'autocannon';
+import { cpuMs } from '../lib/children.js';
+import { AUTH, type Server, startBare, startGateway } from '../lib/gateway.js';
+import { type LoadFigures, load } from '../lib/load.js';
+import { RedisStats } from '../lib/redis-stats.js';
+import { type Ctx, int } from '../lib/report.js';
+
+const TARGET_RATIO = 0.85;
+const MONITORED_REQUESTS = 2000;
+
+interface Target {
+  name: string;
+  server: Server;
+  headers: Record<string, string>;
+  slices: LoadFigures[];
+  commands: Map<string, number>;
+  /** CPU the server process used during the measured slices (ms). */
+  cpu: number;
+}
+
+export async function hitScenario(ctx: Ctx): Promise<void> {
+  const path = `/v1/authors/hit-${ctx.runId}/spread-info`;
+  const servers: Server[] = [];
+  try {
+    const start = async (prefix: string, extra: Record<string, string> = {}, nodeArgs: string[] = []) => {
+      const env = {
+        upstreamUrl: ctx.sim.url,
+        redisUrl: ctx.redis.url,
+        prefix: prefix + ctx.runId + ':',
+        extra,
+      };
+      const s = await startGateway(ctx.runner, env, nodeArgs);
+      servers.push(s);
+      return s;
+    };
+    const gw = await start('bh', {}, ctx.nodeArgs);
+    const noL1 = await start('bn', { CACHE_L1_SECONDS: '0' });
+    // The first call is the miss that fills the cache; the second is the hit body the ceiling serves.
+    await fetchBody(gw.url + path);
+    const body = await fetchBody(gw.url + path);
+    await fetchBody(noL1.url + path);
+    const bare = await startBare(body);
+    servers.push(bare);
+
+    const target = (name: string, server: Server, headers: Record<string, string>): Target => ({
+      name,
+      server,
+      headers,
+      slices: [],
+      commands: new Map(),
+      cpu: 0,
+    });
+    const targets = [target('ceiling', bare, {}), target('hit', gw, AUTH), target('noL1', noL1, AUTH)];
+    const opts = (t: Target, more: Partial<Options>): Options => ({
+      url: t.server.url + path,
+      connections: ctx.connections,
+      headers: t.headers,
+      ...more,
+    });
+    // Unmeasured: JIT warm-up and connection set-up for each server.
+    for (const t of targets) await load(opts(t, { duration: ctx.warmup }));
+    const sliceSeconds = ctx.seconds / ctx.rounds;
+    for (let round = 0; round < ctx.rounds; round++) {
+      for (const t of round % 2 ? [...targets].reverse() : targets) {
+        const before = await ctx.stats.snapshot();
+        const cpu0 = cpuMs(t.server.pid);
+        t.slices.push(await load(opts(t, { duration: sliceSeconds })));
+        t.cpu += cpuMs(t.server.pid) - cpu0;
+        addInto(t.commands, RedisStats.delta(before, await ctx.stats.snapshot()));
+      }
+    }
+    // Round trips versus commands run inside scripts, on a small fixed load (MONITOR slows Redis).
+    const monitored = [];
+    for (const t of targets.slice(1))
+      monitored.push(await ctx.stats.monitor(() => load(opts(t, { amount: MONITORED_REQUESTS }))));
+
+    const [ceiling, hit, redisHit] = targets.map(summary) as [Summary, Summary, Summary];
+    const ratio = hit.total / ceiling.total;
+    const l1 = commandFigures(targets[1]!, hit, monitored[0]!);
+    const l2 = commandFigures(targets[2]!, redisHit, monitored[1]!);
+    ctx.rows.push(
+      { measure: `ceiling: bare Fastify, same body (${ctx.connections} conns)`, result: describe(ceiling) },
+      {
+        measure: 'gateway cache hit (L1): auth + limit + Redis',
+        result:
+          `${describe(hit)}; ratio ${ratio.toFixed(2)} ${ratioSpread(hit, ceiling)}, ` +
+          `by CPU per request ${(ceiling.cpuUs / hit.cpuUs).toFixed(2)}`,
+        target: `ratio >= ${TARGET_RATIO}`,
+        met: ratio >= TARGET_RATIO && hit.bad === 0,
+      },
+      {
+        measure: 'gateway cache hit, CACHE_L1_SECONDS=0',
+        result: `${describe(redisHit)}; ratio ${(redisHit.total / ceiling.total).toFixed(2)}`,
+      },
+      {
+        measure: 'Redis commands per hit, L1 on',
+        result: l1.text,
+        target: '0 for L1 hits',
+        // Two decimals: the governor's once-a-second status read is not a hit's doing.
+        met: round2(l1.sentPerRequest) === 0,
+      },
+      {
+        measure: 'Redis commands per hit, L1 off',
+        result: l2.text,
+        target: '<= 1 on average',
+        met: round2(l2.sentPerRequest) <= 1,
+      },
+    );
+  } finally {
+    await Promise.all(servers.map((s) => s.stop()));
+  }
+}
+
+const round2 = (x: number) => Math.round(x * 100) / 100;
+
+interface Summary {
+  /** CPU time of the server per request, in microseconds: steadier than req/s on a shared machine. */
+  cpuUs: number;
+  total: number;
+  rps: number;
+  p50: number;
+  p99: number;
+  bad: number;
+  slices: LoadFigures[];
+}
+
+/** Sums over the slices; percentiles are the median slice's (autocannon gives no merged histogram). */
+function summary(t: Target): Summary {
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? Number.NaN;
+  const total = t.slices.reduce((n, s) => n + s.total, 0);
+  const seconds = t.slices.reduce((n, s) => n + s.total / s.rps, 0);
+  const bad = t.slices.reduce((n, s) => n + s.bad, 0);
+  const p50 = median(t.slices.map((s) => s.p50));
+  const p99 = median(t.slices.map((s) => s.p99));
+  return { cpuUs: (t.cpu * 1000) / total, total, rps: total / seconds, p50, p99, bad, slices: t.slices };
+}
+
+const describe = (s: Summary) =>
+  `${int(s.rps)} req/s, p50 ${s.p50} ms, p99 ${s.p99} ms, ${int(s.cpuUs)} us CPU/req` +
+  (s.bad ? `, ${s.bad} not 2xx/errors` : '');
+
+/** The per-round ratios' range: how much the machine's noise moved the figure during this run. */
+function ratioSpread(a: Summary, b: Summary): string {
+  const rs = a.slices.map((s, i) => s.rps / (b.slices[i]?.rps ?? Number.NaN));
+  return `(rounds ${Math.min(...rs).toFixed(2)}-${Math.max(...rs).toFixed(2)})`;
+}
+
+function commandFigures(
+  t: Target,
+  s: Summary,
+  m: { sent: Map<string, number>; inScripts: Map<string, number> },
+): { sentPerRequest: number; text: string } {
+  const sentPerRequest = RedisStats.total(m.sent) / MONITORED_REQUESTS;
+  const stats = RedisStats.total(t.commands) / s.total;
+  const text =
+    `commandstats ${stats.toFixed(2)}/req (${RedisStats.describe(t.commands, s.total)}); ` +
+    `sent ${sentPerRequest.toFixed(2)}/req (${RedisStats.describe(m.sent, MONITORED_REQUESTS)})` +
+    (m.inScripts.size ? `, rest run inside scripts` : '');
+  return { sentPerRequest, text };
+}
+
+function addInto(into: Map<string, number>, add: Map<string, number>): void {
+  for (const [k, n] of add) into.set(k, (into.get(k) ?? 0) + n);
+}
+
+async function fetchBody(url: string): Promise<string> {
+  const res = await fetch(url, { headers: AUTH });
+  const body = await res.text();
+  if (res.status !== 200) throw new Error(`${url}: ${res.status} ${body}`);
+  return body;
+}
