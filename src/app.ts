@@ -59,6 +59,8 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
     },
     bodyLimit: 64 * 1024,
+    // Written by plugins/observability.ts instead, with the caller's name on the completion line.
+    disableRequestLogging: true,
     trustProxy: config.TRUST_PROXY,
     // Errors the router raises before any hook (bad percent-encoding) get the contract's body too.
     frameworkErrors: frameworkErrorHandler,

@@ -102,8 +102,6 @@ async function authPlugin(app: FastifyInstance, opts: { config: Config }) {
       );
     }
     request.caller = caller;
-    // The caller's name, never its key, travels on every later log line of the request.
-    request.log = request.log.child({ caller: caller.name });
     if (need === 'admin' && !caller.admin)
       throw new GatewayError(403, 'FORBIDDEN', 'this route needs an admin API key');
   });

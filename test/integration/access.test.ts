@@ -57,6 +57,12 @@ describe('API keys', () => {
     expect(missing.status).toBe(404);
     expect(missing.headers.get('ratelimit-limit')).toBe('600');
     expect(missing.headers.get('ratelimit-remaining')).toBe('597');
+    // The caller's name reaches the logs; its key never does.
+    const completed = gw.logs.filter(
+      (l) => l.includes('"request completed"') && l.includes('"caller":"acme"'),
+    );
+    expect(completed.length).toBeGreaterThanOrEqual(3);
+    expect(gw.logs.join('')).not.toContain(CALLER_KEY);
   });
 
   it('403 on an admin route for a caller key; the admin key passes', async () => {
