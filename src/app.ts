@@ -13,7 +13,7 @@ import type { Config } from './config.js';
 import { GatewayError, upstreamUnavailable } from './errors.js';
 import { type GovernorTuning, UpstreamGovernor } from './limits/governor.js';
 import { msUntilNextDay } from './limits/quota-day.js';
-import { loggerOptions } from './logger.js';
+import { GatewayLogController, loggerOptions } from './logger.js';
 import { GatewayMetrics } from './metrics.js';
 import accessPlugin from './plugins/access.js';
 import authPlugin from './plugins/auth.js';
@@ -59,8 +59,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
     },
     bodyLimit: 64 * 1024,
-    // Written by plugins/observability.ts instead, with the caller's name on the completion line.
-    disableRequestLogging: true,
+    logController: new GatewayLogController(),
     trustProxy: config.TRUST_PROXY,
     // Errors the router raises before any hook (bad percent-encoding) get the contract's body too.
     frameworkErrors: frameworkErrorHandler,

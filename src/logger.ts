@@ -1,7 +1,7 @@
 // pino options: JSON in production, pretty on a TTY; secrets redacted by path, and the request URL
 // logged with any `token` parameter masked (the drop-in route accepts and drops one).
 import { createRequire } from 'node:module';
-import type { FastifyServerOptions } from 'fastify';
+import { type FastifyReply, type FastifyRequest, type FastifyServerOptions, LogController } from 'fastify';
 import type { Config } from './config.js';
 
 export const REDACT_PATHS = [
@@ -77,5 +77,22 @@ function hasPinoPretty(): boolean {
     return true;
   } catch {
     return false;
+  }
+}
+
+/**
+ * Fastify's request lines, with the caller's name (never its key) on the completion line. Cheaper
+ * than binding it to a child logger per request, which showed in the cache-hit profile.
+ */
+export class GatewayLogController extends LogController {
+  override requestCompleted(
+    error: Error | null | undefined,
+    request: FastifyRequest,
+    reply: FastifyReply,
+  ): void {
+    if (this.isLogDisabled(request)) return;
+    const fields = { res: reply, responseTime: reply.elapsedTime, caller: request.caller?.name };
+    if (error) reply.log.error({ ...fields, err: error }, 'request errored');
+    else reply.log.info(fields, 'request completed');
   }
 }

@@ -31,20 +31,13 @@ async function observabilityPlugin(
     }
     return s;
   };
-  // Fastify's own request logging is off (app.ts): the same two lines are written here, the second
-  // with the caller's name, which spares a child logger per request on the hot path.
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
-    request.log.info({ req: request }, 'incoming request');
   });
   app.addHook('onResponse', async (request, reply) => {
     const s = series(request.routeOptions.url ?? 'unmatched', request.method, reply.statusCode);
     s.count.inc();
     s.time.observe(reply.elapsedTime / 1000);
-    request.log.info(
-      { res: reply, responseTime: reply.elapsedTime, caller: request.caller?.name },
-      'request completed',
-    );
   });
 
   const quiet = { logLevel: 'silent' as const, config: { rateLimit: false as const } };
