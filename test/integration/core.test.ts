@@ -1,6 +1,7 @@
 // The real server over loopback, in front of the simulated upstream, on the in-process store.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { normalizeSpreadInfo } from '../../src/normalize/spread-info.js';
+import type { ErrorBody } from '../../src/plugins/error-handler.js';
 import { spreadInfoResponseSchema } from '../../src/routes/schemas.js';
 import { simSpreadData } from '../../src/sim/upstream-server.js';
 import type { UpstreamGate } from '../../src/upstream/client.js';
@@ -17,15 +18,7 @@ const path = (id: string, query = '') => `/v1/authors/${id}/spread-info${query}`
 const EXPLICIT_DEFAULTS =
   '?platform=SHORT_VIDEO&range=DAY_30&type=PERSONAL_VIDEO&onlyAssign=false&flowType=EXCLUDE';
 
-interface ErrorJson {
-  error: {
-    code: string;
-    message: string;
-    requestId: string;
-    upstreamCode?: number;
-    retryAfterSeconds?: number;
-  };
-}
+type ErrorJson = ErrorBody;
 interface UpstreamLine {
   reqId?: string;
   msg: string;

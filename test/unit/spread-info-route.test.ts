@@ -4,6 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
+import type { ErrorBody } from '../../src/plugins/error-handler.js';
 import { spreadInfoResponseSchema } from '../../src/routes/schemas.js';
 import { type SimUpstream, startSimUpstream } from '../../src/sim/upstream-server.js';
 
@@ -15,15 +16,7 @@ let sim: SimUpstream;
 let app: FastifyInstance;
 const logs: string[] = [];
 
-interface ErrorJson {
-  error: {
-    code: string;
-    message: string;
-    requestId: string;
-    upstreamCode?: number;
-    retryAfterSeconds?: number;
-  };
-}
+type ErrorJson = ErrorBody;
 
 beforeAll(async () => {
   sim = await startSimUpstream({ token: TOKEN });
