@@ -4,6 +4,7 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import fp from 'fastify-plugin';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import { type ErrorCode, GatewayError } from '../errors.js';
+import { JSON_TYPE } from '../http/present.js';
 
 export interface ErrorBody {
   error: {
@@ -105,7 +106,7 @@ export function frameworkErrorHandler(err: FastifyError, request: FastifyRequest
   reply
     .header('x-request-id', request.id)
     .code(gw.statusCode)
-    .type('application/json; charset=utf-8')
+    .type(JSON_TYPE)
     .send(errorBody(request.id, gw));
 }
 
@@ -116,7 +117,7 @@ async function errorHandlerPlugin(app: FastifyInstance) {
       request.log.error({ err }, 'unhandled error');
     }
     if (gw.retryAfterSeconds !== undefined) reply.header('retry-after', String(gw.retryAfterSeconds));
-    return reply.code(gw.statusCode).type('application/json; charset=utf-8').send(errorBody(request.id, gw));
+    return reply.code(gw.statusCode).type(JSON_TYPE).send(errorBody(request.id, gw));
   });
 
   app.setNotFoundHandler((request, reply) => {

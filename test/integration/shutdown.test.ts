@@ -1,58 +1,15 @@
 // SIGTERM on the real server process (src/server.ts): stop accepting, answer everything in flight,
 // exit 0; past SHUTDOWN_GRACE_MS, exit 1 rather than hang.
-import { type ChildProcess, spawn } from 'node:child_process';
 import { createConnection } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type SimUpstream, startSimUpstream } from '../../src/sim/upstream-server.js';
 import { TEST_TOKEN } from '../helpers/gateway.js';
 import { until } from '../helpers/prometheus.js';
-import { testRedisUrl, uniquePrefix } from '../helpers/redis.js';
-import { freePort } from '../helpers/redis-server.js';
+import { uniquePrefix } from '../helpers/redis.js';
+import { type ServerProcess, startServerProcess } from '../helpers/server-process.js';
 
-interface Server {
-  child: ChildProcess;
-  base: string;
-  port: number;
-  output: () => string;
-  exited: Promise<number | null>;
-}
-
-async function startServer(sim: SimUpstream, env: Record<string, string>): Promise<Server> {
-  const port = await freePort();
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
-    cwd: process.cwd(),
-    env: {
-      PATH: process.env['PATH'] ?? '',
-      NODE_ENV: 'test',
-      HOST: '127.0.0.1',
-      PORT: String(port),
-      JUSTONEAPI_TOKEN: TEST_TOKEN,
-      JUSTONEAPI_BASE_URL: sim.url,
-      REDIS_URL: testRedisUrl(),
-      REDIS_KEY_PREFIX: uniquePrefix('shut'),
-      LOG_LEVEL: 'info',
-      ...env,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  child.stdout?.on('data', (b: Buffer) => (out += b.toString()));
-  child.stderr?.on('data', (b: Buffer) => (out += b.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const base = `http://127.0.0.1:${port}`;
-  const up = await until(async () => {
-    if (child.exitCode !== null) return false;
-    return fetch(`${base}/healthz`).then(
-      (r) => r.ok,
-      () => false,
-    );
-  }, 20_000);
-  if (!up) {
-    child.kill('SIGKILL');
-    throw new Error(`server did not start:\n${out}`);
-  }
-  return { child, base, port, output: () => out, exited };
-}
+const startServer = (sim: SimUpstream, env: Record<string, string>) =>
+  startServerProcess({ upstreamUrl: sim.url, env: { REDIS_KEY_PREFIX: uniquePrefix('shut'), ...env } });
 
 /** True when nothing accepts a TCP connection on the port any more. */
 function refused(port: number): Promise<boolean> {
@@ -68,7 +25,7 @@ function refused(port: number): Promise<boolean> {
 
 describe('graceful shutdown of the server process', () => {
   let sim: SimUpstream;
-  let server: Server | undefined;
+  let server: ServerProcess | undefined;
   beforeAll(async () => {
     sim = await startSimUpstream({ token: TEST_TOKEN, delayMs: 500 });
   });
