@@ -87,6 +87,38 @@ export class GatewayMetrics {
     registers: [this.registry],
   });
 
+  // Per caller: `caller` is a key's name, `jwt` or `anonymous` (never one value per user or IP).
+  readonly callerRequests = new Counter({
+    name: 'gateway_caller_requests_total',
+    help: 'Requests answered on the metrics routes, by caller (batch items count one each).',
+    labelNames: ['caller'] as const,
+    registers: [this.registry],
+  });
+  readonly callerCacheHits = new Counter({
+    name: 'gateway_caller_cache_hits_total',
+    help: 'Answers served without an upstream call made for this caller (hits, stale, coalesced), by caller.',
+    labelNames: ['caller'] as const,
+    registers: [this.registry],
+  });
+  readonly callerUpstreamCalls = new Counter({
+    name: 'gateway_caller_upstream_calls_total',
+    help: 'Upstream calls charged to the caller whose request made them, by caller and whether billed.',
+    labelNames: ['caller', 'billed'] as const,
+    registers: [this.registry],
+  });
+  readonly callerRefusals = new Counter({
+    name: 'gateway_caller_refusals_total',
+    help: 'Requests refused by caller limits, by caller and reason (rate, daily_share, pending, credentials).',
+    labelNames: ['caller', 'reason'] as const,
+    registers: [this.registry],
+  });
+  readonly callerShareUsed = new Gauge({
+    name: 'gateway_caller_upstream_share_used_ratio',
+    help: "Fraction of the caller's CALLER_UPSTREAM_DAILY share used today (named callers with a share).",
+    labelNames: ['caller'] as const,
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry });
     this.quotaRemaining.set(-1);
