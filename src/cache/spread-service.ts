@@ -37,6 +37,8 @@ export interface SpreadServiceOptions {
   /** Longest a fetch may take: budget wait plus the upstream timeout. Followers wait no longer. */
   fetchDeadlineMs: number;
   events?: ServiceEvents;
+  /** The clock every freshness rule reads (tests step it instead of sleeping). */
+  now?: () => number;
 }
 
 /** Slack for a follower on another instance: the holder's write and notice arrive just after its deadline. */
@@ -45,9 +47,11 @@ const FOLLOWER_MARGIN_MS = 1000;
 export class SpreadService {
   private readonly inflight = new Map<string, Promise<CacheEntry>>();
   private readonly events: ServiceEvents;
+  private readonly now: () => number;
 
   constructor(private readonly o: SpreadServiceOptions) {
     this.events = o.events ?? {};
+    this.now = o.now ?? Date.now;
   }
 
   get windows(): Windows {
@@ -68,7 +72,7 @@ export class SpreadService {
     let cached: CacheEntry | undefined;
     if (!opts.force) {
       cached = await this.o.store.get(key);
-      const f = cached && freshness(cached, this.o.windows);
+      const f = cached && freshness(cached, this.o.windows, this.now());
       if (cached && f === 'fresh') {
         if (cached.kind === 'not_found') return this.fail(authorNotFound(), route);
         return this.answer(cached, 'HIT', route);
@@ -85,7 +89,7 @@ export class SpreadService {
     } catch (err) {
       if (err instanceof GatewayError && err.staleable) {
         const stale = cached ?? (await this.o.store.get(key));
-        if (stale?.kind === 'ok' && freshness(stale, this.o.windows) !== 'expired') {
+        if (stale?.kind === 'ok' && freshness(stale, this.o.windows, this.now()) !== 'expired') {
           log.warn(
             { err: { code: err.code, upstreamCode: err.upstreamCode }, key },
             'upstream failed; answering stale',
@@ -128,26 +132,26 @@ export class SpreadService {
     log: FastifyBaseLogger,
     force: boolean,
   ): Promise<CacheEntry> {
-    const deadline = Date.now() + this.o.fetchDeadlineMs;
+    const deadline = this.now() + this.o.fetchDeadlineMs;
     // A holder that dies leaves its lease to expire; then one waiter takes over. Bounded turns.
     for (let turn = 0; turn < 3; turn++) {
       const lease = await this.o.coordinator.acquire(
         key,
-        Math.max(1000, deadline - Date.now()) + FOLLOWER_MARGIN_MS,
+        Math.max(1000, deadline - this.now()) + FOLLOWER_MARGIN_MS,
       );
       if (lease) {
         try {
           // Another instance may have refreshed the key between our read and our lease.
           const done = force ? undefined : await this.o.store.get(key, { skipL1: true });
-          if (done && freshness(done, this.o.windows) === 'fresh') {
+          if (done && freshness(done, this.o.windows, this.now()) === 'fresh') {
             await lease.release({ ok: true });
             return done;
           }
           const res = await this.o.fetch(params, log, deadline);
           const entry: CacheEntry =
             res.kind === 'ok'
-              ? { kind: 'ok', data: res.data, fetchedAt: Date.now(), requestId: res.requestId }
-              : { kind: 'not_found', fetchedAt: Date.now(), requestId: res.requestId };
+              ? { kind: 'ok', data: res.data, fetchedAt: this.now(), requestId: res.requestId }
+              : { kind: 'not_found', fetchedAt: this.now(), requestId: res.requestId };
           await this.o.store.set(key, entry, ttlSeconds(entry, this.o.windows));
           await lease.release({ ok: true });
           return entry;
@@ -159,14 +163,14 @@ export class SpreadService {
       this.events.coalesced?.('remote');
       const outcome = await this.o.coordinator.wait(
         key,
-        Math.max(0, deadline - Date.now()) + FOLLOWER_MARGIN_MS,
+        Math.max(0, deadline - this.now()) + FOLLOWER_MARGIN_MS,
       );
       if (outcome !== 'timeout') {
         if (!outcome.ok) throw GatewayError.fromJSON(outcome.error);
         const entry = await this.o.store.get(key, { skipL1: true });
-        if (entry && freshness(entry, this.o.windows) === 'fresh') return entry;
+        if (entry && freshness(entry, this.o.windows, this.now()) === 'fresh') return entry;
       }
-      if (Date.now() >= deadline) break;
+      if (this.now() >= deadline) break;
     }
     throw upstreamTimeout(this.o.fetchDeadlineMs);
   }

@@ -23,14 +23,21 @@ export interface TieredStoreOptions {
   maxLocalEntries: number;
   windows: Windows;
   log: FastifyBaseLogger;
+  /** The clock of the L1 window and of entry TTLs (tests step it instead of sleeping). */
+  now?: () => number;
 }
 
 export class TieredStore implements CacheStore {
   readonly name = 'redis';
   private readonly local: LRUCache<string, Local>;
+  private readonly now: () => number;
 
   constructor(private readonly o: TieredStoreOptions) {
-    this.local = new LRUCache({ max: Math.max(1, o.maxLocalEntries) });
+    this.now = o.now ?? Date.now;
+    this.local = new LRUCache({
+      max: Math.max(1, o.maxLocalEntries),
+      ...(o.now ? { perf: { now: o.now }, ttlResolution: 0 } : {}),
+    });
     o.subscriber.on('message', (channel: string, message: string) => {
       if (channel !== o.channel) return;
       try {
@@ -47,7 +54,7 @@ export class TieredStore implements CacheStore {
 
   async get(key: string, opts: { skipL1?: boolean } = {}): Promise<CacheEntry | undefined> {
     const local = this.local.get(key);
-    const now = Date.now();
+    const now = this.now();
     if (local && !opts.skipL1 && now < local.l1Until) return local.entry;
     if (!this.o.redis.up) return local?.entry;
     let raw: string | null;
@@ -69,12 +76,6 @@ export class TieredStore implements CacheStore {
       this.local.delete(key);
     }
     return entry;
-  }
-
-  /** Synchronous L1 read: a hot key answered with no promise and no Redis command. */
-  peek(key: string): CacheEntry | undefined {
-    const local = this.local.get(key);
-    return local && Date.now() < local.l1Until ? local.entry : undefined;
   }
 
   async set(key: string, entry: CacheEntry, ttlSeconds: number): Promise<void> {
@@ -106,7 +107,7 @@ export class TieredStore implements CacheStore {
 
   private remember(key: string, entry: CacheEntry, ttlMs: number): void {
     if (ttlMs <= 0) return;
-    const now = Date.now();
+    const now = this.now();
     this.local.set(key, { entry, l1Until: now + this.o.l1Ms, storedAt: now }, { ttl: ttlMs });
   }
 

@@ -234,13 +234,11 @@ describe('upstream failures', () => {
     });
     try {
       const id = fresh('hang');
-      const started = Date.now();
+      // When the timeout fires is the client's rule (unit-tested); here: the answer and the call count.
       const res = await short.get(path(id));
-      const elapsed = Date.now() - started;
       expect(res.status).toBe(504);
       expect((res.json as ErrorJson).error.code).toBe('UPSTREAM_TIMEOUT');
-      expect(elapsed).toBeGreaterThanOrEqual(400);
-      expect(elapsed).toBeLessThan(1500);
+      expect((res.json as ErrorJson).error.message).toContain('500 ms');
       expect(gw.sim.callsFor(id)).toHaveLength(1);
       expect(upstreamLines(short, id)).toMatchObject([
         { upstream: { outcome: 'timeout', attempt: 1, billed: false } },
