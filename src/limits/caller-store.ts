@@ -3,6 +3,7 @@
 // times EXPECTED_INSTANCES: with requests spread over the instances that estimates the caller's
 // total, so the limit stays about the same; never unlimited, and never an error for the caller.
 import type { FastifyRateLimitStore, FastifyRateLimitStoreCtor } from '@fastify/rate-limit';
+import type { Result } from 'ioredis';
 import { LRUCache } from 'lru-cache';
 import type { RedisConnection } from '../redis/connection.js';
 
@@ -25,9 +26,16 @@ export interface CallerStoreOptions {
   maxLocalKeys?: number;
 }
 
-type Result = { current: number; ttl: number };
-type Callback = (error: Error | null, result?: Result) => void;
+type Count = { current: number; ttl: number };
+type Callback = (error: Error | null, result?: Count) => void;
 type HitCommand = (key: string, windowMs: number) => Promise<[number, number]>;
+
+declare module 'ioredis' {
+  interface RedisCommander<Context> {
+    /** HIT_LUA: KEYS[1] the counter, ARGV[1] the window in ms; replies [count, ms left]. */
+    xtgCallerHit(key: string, windowMs: number): Result<[number, number], Context>;
+  }
+}
 
 export function callerStore(o: CallerStoreOptions): FastifyRateLimitStoreCtor {
   const local = new LRUCache<string, { count: number; resetAt: number }>({ max: o.maxLocalKeys ?? 50_000 });
@@ -35,12 +43,10 @@ export function callerStore(o: CallerStoreOptions): FastifyRateLimitStoreCtor {
   if (o.redis) {
     const client = o.redis.client;
     client.defineCommand('xtgCallerHit', { numberOfKeys: 1, lua: HIT_LUA });
-    // defineCommand adds a method ioredis's types cannot know about.
-    const dyn = client as unknown as Record<string, HitCommand>;
-    hit = (key, windowMs) => dyn['xtgCallerHit']!.call(client, key, windowMs);
+    hit = (key, windowMs) => client.xtgCallerHit(key, windowMs);
   }
 
-  function countLocally(key: string, windowMs: number): Result {
+  function countLocally(key: string, windowMs: number): Count {
     const now = Date.now();
     let w = local.get(key);
     if (!w || w.resetAt <= now) {

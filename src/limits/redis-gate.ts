@@ -1,12 +1,22 @@
 // The shared gate: the Lua scripts of redis-scripts.ts, bound to one key prefix, with their
 // answers parsed into the vocabulary of types.ts. Every method rejects when Redis does not answer;
 // the governor then decides in-process.
+import type { Result } from 'ioredis';
 import type { RedisClient } from '../redis/connection.js';
 import { GATE_LUA, GOVERNOR_KEYS, RECORD_LUA, STATUS_LUA } from './redis-scripts.js';
 import type { CallEvent, EventResult, GateContext, RefusalReason, Snapshot, Verdict } from './types.js';
 
 type Reply = Array<string | number>;
-type Script = (...args: Array<string | number>) => Promise<Reply>;
+type Args = Array<string | number>;
+
+// The scripts as client methods (ioredis's documented way to type defineCommand): KEYS then ARGV.
+declare module 'ioredis' {
+  interface RedisCommander<Context> {
+    xtgGovernorGate(...keysAndArgs: Args): Result<Reply, Context>;
+    xtgGovernorRecord(...keysAndArgs: Args): Result<Reply, Context>;
+    xtgGovernorStatus(...keys: Args): Result<Reply, Context>;
+  }
+}
 
 export interface RecordArgs {
   event: CallEvent;
@@ -25,25 +35,15 @@ const REASONS = new Set<string>(['circuit', 'dayover', 'backoff', 'quota', 'rate
 const EFFECTS = new Set<string>(['none', 'backoff', 'paused', 'dayover', 'opened', 'reopened', 'already']);
 
 export class RedisGate {
-  private readonly scripts: { gate: Script; record: Script; status: Script };
-
   constructor(
-    client: RedisClient,
+    private readonly client: RedisClient,
     private readonly prefix: string,
   ) {
     // defineCommand gives EVALSHA with a fallback to EVAL, on a single node and on a Cluster alike.
-    const n = GOVERNOR_KEYS.length;
-    const name = (s: string) => `xtgGovernor${s}`;
-    client.defineCommand(name('Gate'), { numberOfKeys: n, lua: GATE_LUA });
-    client.defineCommand(name('Record'), { numberOfKeys: n, lua: RECORD_LUA });
-    client.defineCommand(name('Status'), { numberOfKeys: n, lua: STATUS_LUA });
-    // defineCommand adds methods ioredis's types cannot know about.
-    const dyn = client as unknown as Record<string, Script>;
-    const bind =
-      (s: string): Script =>
-      (...args) =>
-        dyn[name(s)]!.call(client, ...args);
-    this.scripts = { gate: bind('Gate'), record: bind('Record'), status: bind('Status') };
+    const numberOfKeys = GOVERNOR_KEYS.length;
+    client.defineCommand('xtgGovernorGate', { numberOfKeys, lua: GATE_LUA });
+    client.defineCommand('xtgGovernorRecord', { numberOfKeys, lua: RECORD_LUA });
+    client.defineCommand('xtgGovernorStatus', { numberOfKeys, lua: STATUS_LUA });
   }
 
   /** Keys of one upstream day; the `{gov}` hash tag keeps them in one Cluster slot. */
@@ -66,7 +66,7 @@ export class RedisGate {
     maxWaitMs: number,
     unsynced: number,
   ): Promise<Verdict> {
-    const r = await this.scripts.gate(
+    const r = await this.client.xtgGovernorGate(
       ...this.keys(ctx.dayId),
       mode,
       ctx.intervalMs,
@@ -87,7 +87,7 @@ export class RedisGate {
   }
 
   async record(ctx: GateContext, a: RecordArgs): Promise<EventResult> {
-    const r = await this.scripts.record(
+    const r = await this.client.xtgGovernorRecord(
       ...this.keys(ctx.dayId),
       a.event,
       a.isProbe ? 1 : 0,
@@ -112,7 +112,7 @@ export class RedisGate {
   }
 
   async status(dayId: string): Promise<Snapshot> {
-    const r = (await this.scripts.status(...this.keys(dayId))).map(Number);
+    const r = (await this.client.xtgGovernorStatus(...this.keys(dayId))).map(Number);
     const [circuit = -1, code = 0, dayover = -2, pause = -2, used = 0] = r;
     return {
       circuitLeftMs: circuit < 0 ? null : circuit,

@@ -72,6 +72,15 @@ return {'go', probe, used}
 export const RECORD_LUA = `${NOW}
 local event = ARGV[1]
 local isProbe = ARGV[2] == '1'
+local code = ARGV[3]
+local backoffBase = tonumber(ARGV[4])
+local backoffCap = tonumber(ARGV[5])
+local jitter01 = tonumber(ARGV[6])
+local strikesTtl = ARGV[7]
+local dayLeft = tonumber(ARGV[8])
+local cooldown = tonumber(ARGV[9])
+local cooldownCap = tonumber(ARGV[10])
+local retention = tonumber(ARGV[11])
 local closed = 0
 if isProbe and event == 'nocode' then
   redis.call('DEL', KEYS[7])
@@ -85,13 +94,13 @@ elseif event == '302' then
   local left = redis.call('PTTL', KEYS[4])
   if left > 0 then return {'paused', left, tonumber(redis.call('GET', KEYS[5]) or '0'), closed} end
   local strikes = redis.call('INCR', KEYS[5])
-  redis.call('PEXPIRE', KEYS[5], ARGV[7])
-  local base = math.min(tonumber(ARGV[5]), tonumber(ARGV[4]) * 2 ^ (strikes - 1))
-  local ms = math.floor(base * (1 + 0.5 * tonumber(ARGV[6])) + 0.5)
+  redis.call('PEXPIRE', KEYS[5], strikesTtl)
+  local base = math.min(backoffCap, backoffBase * 2 ^ (strikes - 1))
+  local ms = math.floor(base * (1 + 0.5 * jitter01) + 0.5)
   redis.call('SET', KEYS[4], '1', 'PX', ms)
   return {'backoff', ms, strikes, closed}
 elseif event == '303' then
-  local ms = math.max(1, math.ceil(tonumber(ARGV[8])))
+  local ms = math.max(1, math.ceil(dayLeft))
   redis.call('SET', KEYS[3], '1', 'PX', ms)
   return {'dayover', ms, 0, closed}
 elseif event == 'credential' then
@@ -101,9 +110,9 @@ elseif event == 'credential' then
     return {'already', math.max(0, math.ceil(tonumber(openUntil) - now)), strikes, closed}
   end
   strikes = strikes + 1
-  local ms = math.min(tonumber(ARGV[10]), tonumber(ARGV[9]) * 2 ^ (strikes - 1))
-  redis.call('HSET', KEYS[6], 'until', string.format('%.3f', now + ms), 'strikes', strikes, 'code', ARGV[3])
-  redis.call('PEXPIRE', KEYS[6], math.ceil(ms) + tonumber(ARGV[11]))
+  local ms = math.min(cooldownCap, cooldown * 2 ^ (strikes - 1))
+  redis.call('HSET', KEYS[6], 'until', string.format('%.3f', now + ms), 'strikes', strikes, 'code', code)
+  redis.call('PEXPIRE', KEYS[6], math.ceil(ms) + retention)
   redis.call('DEL', KEYS[7])
   return {strikes == 1 and 'opened' or 'reopened', math.ceil(ms), strikes, closed}
 end
