@@ -11,6 +11,7 @@ import { localCoordinator } from './cache/store.js';
 import { TieredStore } from './cache/tiered-store.js';
 import type { Config } from './config.js';
 import { GatewayError, upstreamUnavailable } from './errors.js';
+import { trustProxyOption } from './http/trust-proxy.js';
 import { type GovernorTuning, UpstreamGovernor } from './limits/governor.js';
 import { msUntilNextDay } from './limits/quota-day.js';
 import { GatewayLogController, loggerOptions } from './logger.js';
@@ -60,7 +61,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     },
     bodyLimit: 64 * 1024,
     logController: new GatewayLogController(),
-    trustProxy: config.TRUST_PROXY,
+    trustProxy: trustProxyOption(config.TRUST_PROXY),
     // Errors the router raises before any hook (bad percent-encoding) get the contract's body too.
     frameworkErrors: frameworkErrorHandler,
     // Long ids must reach validation (a 400 naming oAuthorId), not be cut off by the router as 414.
