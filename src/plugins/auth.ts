@@ -158,6 +158,15 @@ async function authPlugin(app: FastifyInstance, opts: AuthOptions) {
   async function authenticate(request: FastifyRequest, reply: FastifyReply): Promise<Caller> {
     const key = presentedKey(request);
     if (key === undefined) {
+      // An authorization header we cannot read (another scheme, no value) is a credential that
+      // failed, not its absence: never let it in as anonymous.
+      if (request.headers.authorization) {
+        throw await refuse(
+          request,
+          reply,
+          'unsupported authorization header: use authorization: Bearer <key or token>',
+        );
+      }
       if (anonymousAllowed) return ANONYMOUS;
       throw await refuse(request, reply, needed);
     }

@@ -65,9 +65,10 @@ describe('anonymous next to keys and JWTs', () => {
     expect((await one(gw, user)).status).toBe(200);
     // Another address: a budget of its own.
     expect((await two(gw)).status).toBe(200);
-    // A wrong credential is not anonymous: still 401, whether a key or a token.
+    // A wrong credential is not anonymous: still 401, whether a key, a token or another scheme.
     const wrong = await two(gw, { 'x-api-key': WRONG });
     expect(wrong.status).toBe(401);
+    expect((await two(gw, { authorization: `Basic ${CALLER_KEY}` })).status).toBe(401);
     expect(
       (await two(gw, { authorization: `Bearer ${await signToken(key, { claims: { aud: 'x' } })}` })).status,
     ).toBe(401);
