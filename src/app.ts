@@ -166,7 +166,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   });
   const readiness = [governor.readiness()];
   if (redis) readiness.push({ name: 'redis', check: () => (redis.up ? null : 'Redis is not reachable') });
-  if (jwt) readiness.push(jwt.readiness());
+  if (jwt) readiness.push(jwt.keys.readiness());
   await app.register(errorHandler);
   await app.register(openapi);
   await app.register(observability, { metrics, readiness });

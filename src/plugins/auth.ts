@@ -1,8 +1,8 @@
 // Caller authentication: API keys as `x-api-key` or `authorization: Bearer`, compared in constant
-// time; user JWTs as `authorization: Bearer` (auth/jwt.ts); anonymous callers when allowed. Routes
-// opt in with `config: { auth: 'caller' | 'admin' }`; the caller's name (never the key or token) is
-// what logs, metrics and per-caller limits see. Every 401 counts against the client address's
-// failed-credential limit (limits/auth-failures.ts).
+// time; user JWTs as `authorization: Bearer` (auth/jwt.ts, auth/jwks.ts); anonymous callers when
+// allowed. Routes opt in with `config: { auth: 'caller' | 'admin' }`; the caller's name (never the
+// key or token) is what logs, metrics and per-caller limits see. Every 401 counts against the
+// client address's failed-credential limit (limits/auth-failures.ts).
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { isIP } from 'node:net';
 import { normalizeIP } from '@fastify/rate-limit';
@@ -113,8 +113,8 @@ export interface AuthOptions {
 async function authPlugin(app: FastifyInstance, opts: AuthOptions) {
   const { config, jwt, failures, metrics } = opts;
   if (jwt) {
-    app.addHook('onClose', async () => jwt.close());
-    await jwt.start(2000);
+    app.addHook('onClose', async () => jwt.keys.close());
+    await jwt.keys.start(2000);
   }
   const ring = new KeyRing(config);
   // Without any way to name a caller (development), everyone is anonymous; production refuses that
