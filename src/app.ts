@@ -3,6 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import { type JwtTuning, jwtVerifierFor } from './auth/jwt.js';
 import type { Windows } from './cache/entry.js';
 import { MemoryStore } from './cache/memory-store.js';
 import { RedisCoordinator } from './cache/redis-coordinator.js';
@@ -11,6 +12,8 @@ import { localCoordinator } from './cache/store.js';
 import { TieredStore } from './cache/tiered-store.js';
 import type { Config } from './config.js';
 import { GatewayError, upstreamUnavailable } from './errors.js';
+import { trustProxyOption } from './http/trust-proxy.js';
+import { AuthFailureLimiter } from './limits/auth-failures.js';
 import { type GovernorTuning, UpstreamGovernor } from './limits/governor.js';
 import { msUntilNextDay } from './limits/quota-day.js';
 import { GatewayLogController, loggerOptions } from './logger.js';
@@ -45,6 +48,8 @@ export interface AppOverrides {
   upstreamGate?: UpstreamGate;
   /** Test-sized back-off and cool-downs; production uses the defaults. */
   governor?: GovernorTuning;
+  /** Test-sized JWKS cooldown, refresh and retry intervals. */
+  jwt?: JwtTuning;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -60,7 +65,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     },
     bodyLimit: 64 * 1024,
     logController: new GatewayLogController(),
-    trustProxy: config.TRUST_PROXY,
+    trustProxy: trustProxyOption(config.TRUST_PROXY),
     // Errors the router raises before any hook (bad percent-encoding) get the contract's body too.
     frameworkErrors: frameworkErrorHandler,
     // Long ids must reach validation (a 400 naming oAuthorId), not be cut off by the router as 414.
@@ -152,12 +157,20 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     await redis?.close();
   });
 
+  const jwt = jwtVerifierFor(config, app.log, metrics, overrides.jwt);
+  const failures = new AuthFailureLimiter({
+    redis,
+    namespace: `${keyPrefix}authfail:`,
+    limit: config.AUTH_FAILURES_PER_MINUTE,
+    instances: config.EXPECTED_INSTANCES,
+  });
   const readiness = [governor.readiness()];
   if (redis) readiness.push({ name: 'redis', check: () => (redis.up ? null : 'Redis is not reachable') });
+  if (jwt) readiness.push(jwt.keys.readiness());
   await app.register(errorHandler);
   await app.register(openapi);
   await app.register(observability, { metrics, readiness });
-  await app.register(authPlugin, { config });
+  await app.register(authPlugin, { config, jwt, failures, metrics });
   await app.register(accessPlugin, { config, keyPrefix });
   await app.register(spreadInfoRoute);
   await app.register(purgeRoute);

@@ -1,5 +1,6 @@
 // The only place that reads process.env. Parsed once with zod; a bad value stops start-up with
 // one line naming the variable.
+import { isIP } from 'node:net';
 import { z } from 'zod';
 
 const bool = z
@@ -75,6 +76,48 @@ const timeZone = z.string().refine((tz) => {
 
 const hostPorts = list.pipe(z.array(z.string().regex(/^[^\s:]+:\d{1,5}$/, 'expected host:port')).min(1));
 
+/** proxy-addr's named ranges, accepted by Fastify's trustProxy list. */
+const PROXY_RANGE_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal']);
+
+function isAddressOrCidr(s: string): boolean {
+  if (PROXY_RANGE_NAMES.has(s)) return true;
+  const [ip, bits, ...rest] = s.split('/');
+  const family = isIP(ip ?? '');
+  if (family === 0 || rest.length > 0) return false;
+  if (bits === undefined) return true;
+  return /^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128);
+}
+
+/**
+ * Fastify's trustProxy forms: `true`/`false`, a hop count, or a comma-separated list of proxy
+ * addresses, CIDRs and proxy-addr's names (`loopback`, `linklocal`, `uniquelocal`).
+ */
+const trustProxy = z.string().transform((v, ctx): boolean | number | string[] => {
+  const s = v.trim();
+  if (s === 'true' || s === 'false') return s === 'true';
+  if (/^\d+$/.test(s)) {
+    const hops = Number(s);
+    if (hops < 1 || hops > 32) {
+      ctx.addIssue({ code: 'custom', message: 'a hop count must be 1 to 32 (false trusts no proxy)' });
+      return z.NEVER;
+    }
+    return hops;
+  }
+  const entries = s
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean);
+  const bad = entries.find((e) => !isAddressOrCidr(e));
+  if (entries.length === 0 || bad !== undefined) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `expected true, false, a hop count, or proxy addresses/CIDRs${bad === undefined ? '' : ` ("${bad.slice(0, 64)}" is none)`}`,
+    });
+    return z.NEVER;
+  }
+  return entries;
+});
+
 export const envSchema = z.object({
   NODE_ENV: z.string().default('development'),
   PORT: int(0, 65535).default(3000),
@@ -105,20 +148,16 @@ export const envSchema = z.object({
   CALLER_RATE_LIMIT: int(1).default(600),
   CALLER_RATE_WINDOW: duration.default(60_000),
   CORS_ORIGINS: list.optional(),
-  // Behind a reverse proxy: "true" trusts X-Forwarded-For from any hop, or a list of proxy IPs/CIDRs.
-  TRUST_PROXY: z
+  // Behind a reverse proxy: which peers may set X-Forwarded-For (see trustProxy below).
+  TRUST_PROXY: trustProxy.default(false),
+  AUTH_FAILURES_PER_MINUTE: int(0, 1_000_000).default(20),
+  JWT_JWKS_URL: z.url({ protocol: /^https?$/ }).optional(),
+  JWT_ISSUER: z.string().trim().min(1).optional(),
+  JWT_AUDIENCE: z.string().trim().min(1).optional(),
+  JWT_CALLER_CLAIM: z
     .string()
-    .default('false')
-    .transform((v): boolean | string[] =>
-      v === 'true'
-        ? true
-        : v === 'false'
-          ? false
-          : v
-              .split(',')
-              .map((p) => p.trim())
-              .filter(Boolean),
-    ),
+    .regex(/^[\x21-\x7e]{1,128}$/, 'expected a claim name (printable, no spaces)')
+    .default('sub'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   SHUTDOWN_GRACE_MS: int(0).default(10_000),
 });
@@ -162,10 +201,11 @@ export function loadConfig(
       'invalid configuration: JUSTONEAPI_TOKEN: required (the upstream token; it never leaves the server)',
     );
   }
+  checkJwt(config);
   const anyKeys = config.API_KEYS.length + config.ADMIN_API_KEYS.length > 0;
-  if (config.NODE_ENV === 'production' && !anyKeys && !config.ALLOW_ANONYMOUS) {
+  if (config.NODE_ENV === 'production' && !anyKeys && !config.JWT_JWKS_URL && !config.ALLOW_ANONYMOUS) {
     throw new ConfigError(
-      'invalid configuration: API_KEYS: required with NODE_ENV=production (or set ALLOW_ANONYMOUS=true to let anyone call)',
+      'invalid configuration: API_KEYS: required with NODE_ENV=production (or JWT_JWKS_URL for user tokens, or ALLOW_ANONYMOUS=true to let anyone call)',
     );
   }
   const names = new Set<string>();
@@ -175,4 +215,22 @@ export function loadConfig(
     names.add(name);
   }
   return config;
+}
+
+/** JWT settings come as a set; keys fetched over plain HTTP could be swapped on the way. */
+function checkJwt(config: Config): void {
+  const fail = (name: string, why: string) => {
+    throw new ConfigError(`invalid configuration: ${name}: ${why}`);
+  };
+  if (!config.JWT_JWKS_URL) {
+    if (config.JWT_ISSUER) fail('JWT_ISSUER', 'set without JWT_JWKS_URL');
+    if (config.JWT_AUDIENCE) fail('JWT_AUDIENCE', 'set without JWT_JWKS_URL');
+    return;
+  }
+  if (!config.JWT_ISSUER) fail('JWT_ISSUER', 'required with JWT_JWKS_URL (the iss tokens must carry)');
+  if (!config.JWT_AUDIENCE) fail('JWT_AUDIENCE', 'required with JWT_JWKS_URL (the aud tokens must carry)');
+  const url = new URL(config.JWT_JWKS_URL);
+  const loopback = ['localhost', '[::1]'].includes(url.hostname) || /^127\./.test(url.hostname);
+  if (url.protocol !== 'https:' && !loopback)
+    fail('JWT_JWKS_URL', 'must be https:// (plain http only on a loopback address)');
 }

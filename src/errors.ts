@@ -13,6 +13,7 @@ export type ErrorCode =
   | 'UPSTREAM_UNAVAILABLE'
   | 'UPSTREAM_CREDENTIALS'
   | 'UPSTREAM_TIMEOUT'
+  | 'AUTH_UNAVAILABLE'
   | 'INTERNAL';
 
 export interface GatewayErrorOptions {

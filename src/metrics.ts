@@ -86,6 +86,11 @@ export class GatewayMetrics {
     help: '1 when Redis is configured and reachable, 0 when configured and down, -1 when not configured.',
     registers: [this.registry],
   });
+  readonly jwksUp = new Gauge({
+    name: 'gateway_jwks_up',
+    help: "1 when the identity provider's JWKS was last fetched fine, 0 when the last fetch failed, -1 when JWT_JWKS_URL is unset.",
+    registers: [this.registry],
+  });
 
   // Per caller: `caller` is a key's name, `jwt` or `anonymous` (never one value per user or IP).
   readonly callerRequests = new Counter({
@@ -124,5 +129,6 @@ export class GatewayMetrics {
     this.quotaRemaining.set(-1);
     this.circuitOpen.set(0);
     this.redisUp.set(-1);
+    this.jwksUp.set(-1);
   }
 }

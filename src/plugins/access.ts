@@ -3,13 +3,14 @@
 // Only routes that require a key (`config.auth`) are limited: /healthz, /readyz, /metrics, /docs
 // and preflights never are.
 import cors from '@fastify/cors';
-import rateLimit, { normalizeIP } from '@fastify/rate-limit';
+import rateLimit from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import type { Config } from '../config.js';
 import { GatewayError } from '../errors.js';
 import { callerStore } from '../limits/caller-store.js';
 import { RedisConnection } from '../redis/connection.js';
+import { clientAddress } from './auth.js';
 
 export interface AccessOptions {
   config: Config;
@@ -38,7 +39,7 @@ const ALLOWED_HEADERS = [
 /** A named caller's budget is its own; anonymous callers (and IPv6 /64s) each get one. */
 export function callerKey(request: FastifyRequest): string {
   const c = request.caller;
-  return c && !c.anonymous ? `caller:${c.name}` : `ip:${normalizeIP(request.ip)}`;
+  return c && !c.anonymous ? `caller:${c.name}` : `ip:${clientAddress(request)}`;
 }
 
 async function accessPlugin(app: FastifyInstance, opts: AccessOptions) {

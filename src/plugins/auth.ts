@@ -1,14 +1,22 @@
 // Caller authentication: API keys as `x-api-key` or `authorization: Bearer`, compared in constant
-// time. Routes opt in with `config: { auth: 'caller' | 'admin' }`; the caller's name (never the
-// key) is what logs, metrics and per-caller limits see.
+// time; user JWTs as `authorization: Bearer` (auth/jwt.ts, auth/jwks.ts); anonymous callers when
+// allowed. Routes opt in with `config: { auth: 'caller' | 'admin' }`; the caller's name (never the
+// key or token) is what logs, metrics and per-caller limits see. Every 401 counts against the
+// client address's failed-credential limit (limits/auth-failures.ts).
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { isIP } from 'node:net';
+import { normalizeIP } from '@fastify/rate-limit';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
+import { type JwtVerifier, looksLikeJwt } from '../auth/jwt.js';
 import type { Config } from '../config.js';
 import { GatewayError } from '../errors.js';
+import type { AuthFailureLimiter } from '../limits/auth-failures.js';
+import type { GatewayMetrics } from '../metrics.js';
 
 export interface Caller {
   name: string;
+  kind: 'key' | 'jwt' | 'anonymous';
   admin: boolean;
   anonymous: boolean;
 }
@@ -47,11 +55,11 @@ export class KeyRing {
     this.records = [
       ...config.API_KEYS.map(({ name, key }) => ({
         digest: digest(key),
-        caller: { name, admin: false, anonymous: false },
+        caller: { name, kind: 'key' as const, admin: false, anonymous: false },
       })),
       ...config.ADMIN_API_KEYS.map(({ name, key }) => ({
         digest: digest(key),
-        caller: { name, admin: true, anonymous: false },
+        caller: { name, kind: 'key' as const, admin: true, anonymous: false },
       })),
     ];
   }
@@ -71,37 +79,124 @@ export class KeyRing {
   }
 }
 
-export const ANONYMOUS: Caller = { name: 'anonymous', admin: false, anonymous: true };
+export const ANONYMOUS: Caller = { name: 'anonymous', kind: 'anonymous', admin: false, anonymous: true };
 
-async function authPlugin(app: FastifyInstance, opts: { config: Config }) {
-  const ring = new KeyRing(opts.config);
-  const anonymousAllowed = ring.size === 0;
+/** The bounded `caller` label of per-caller metrics: a key's name, `jwt` or `anonymous`. */
+export function callerLabel(caller: Caller | null): string {
+  return !caller || caller.kind === 'anonymous' ? 'anonymous' : caller.kind === 'jwt' ? 'jwt' : caller.name;
+}
+
+/** The value of `authorization: Bearer …`, the only place a JWT is accepted. */
+function bearerToken(req: Pick<FastifyRequest, 'headers'>): string | undefined {
+  const auth = req.headers.authorization;
+  const m = typeof auth === 'string' ? /^Bearer\s+(\S+)\s*$/i.exec(auth) : null;
+  return m?.[1];
+}
+
+/**
+ * The client's address as limits see it (IPv6 by /64): the peer, or what a trusted proxy says
+ * (TRUST_PROXY). A forwarded value that is not an address falls back to the peer.
+ */
+export function clientAddress(request: FastifyRequest): string {
+  const ip = request.ip;
+  return normalizeIP(isIP(ip) ? ip : (request.socket.remoteAddress ?? 'unknown'));
+}
+
+export interface AuthOptions {
+  config: Config;
+  /** Set when JWT_JWKS_URL is. */
+  jwt: JwtVerifier | null;
+  failures: AuthFailureLimiter;
+  metrics: GatewayMetrics;
+}
+
+async function authPlugin(app: FastifyInstance, opts: AuthOptions) {
+  const { config, jwt, failures, metrics } = opts;
+  if (jwt) {
+    app.addHook('onClose', async () => jwt.keys.close());
+    await jwt.keys.start(2000);
+  }
+  const ring = new KeyRing(config);
+  // Without any way to name a caller (development), everyone is anonymous; production refuses that
+  // at start-up unless ALLOW_ANONYMOUS says so.
+  const anonymousAllowed = config.ALLOW_ANONYMOUS || (ring.size === 0 && !jwt);
   if (anonymousAllowed) {
     app.log.warn(
-      opts.config.ALLOW_ANONYMOUS
-        ? 'no API keys configured and ALLOW_ANONYMOUS=true: anyone may call (limited per IP)'
-        : 'no API keys configured: anyone may call (not allowed with NODE_ENV=production)',
+      config.ALLOW_ANONYMOUS
+        ? 'ALLOW_ANONYMOUS=true: requests without a credential are let in as anonymous (limited per IP)'
+        : 'no API keys or JWKS configured: anyone may call (not allowed with NODE_ENV=production)',
     );
   }
+  const needed = jwt
+    ? 'an API key (x-api-key or authorization: Bearer) or a bearer token from the identity provider is required'
+    : 'an API key is required (x-api-key or authorization: Bearer)';
+
+  /** A 401, or a 429 when this failure takes the address over its limit. */
+  async function refuse(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    message: string,
+    challenge = 'Bearer',
+  ): Promise<GatewayError> {
+    const wait = await failures.fail(clientAddress(request));
+    if (wait > 0) return tooManyFailures(wait);
+    // RFC 6750: a 401 names the scheme, and `invalid_token` when a token was refused.
+    if (jwt) reply.header('www-authenticate', challenge);
+    return new GatewayError(401, 'UNAUTHORIZED', message);
+  }
+
+  function tooManyFailures(seconds: number): GatewayError {
+    metrics.callerRefusals.inc({ caller: 'anonymous', reason: 'credentials' });
+    return new GatewayError(
+      429,
+      'RATE_LIMITED',
+      `too many failed credentials from this address (limit ${config.AUTH_FAILURES_PER_MINUTE} per minute); retry later`,
+      { retryAfterSeconds: seconds },
+    );
+  }
+
+  async function authenticate(request: FastifyRequest, reply: FastifyReply): Promise<Caller> {
+    const key = presentedKey(request);
+    if (key === undefined) {
+      // An authorization header we cannot read (another scheme, no value) is a credential that
+      // failed, not its absence: never let it in as anonymous.
+      if (request.headers.authorization) {
+        throw await refuse(
+          request,
+          reply,
+          'unsupported authorization header: use authorization: Bearer <key or token>',
+        );
+      }
+      if (anonymousAllowed) return ANONYMOUS;
+      throw await refuse(request, reply, needed);
+    }
+    // Checked before the credential, so an address over its limit learns nothing from guessing.
+    const wait = failures.retryAfter(clientAddress(request));
+    if (wait > 0) throw tooManyFailures(wait);
+    const byKey = ring.lookup(key);
+    if (byKey) return byKey;
+    if (jwt && looksLikeJwt(key) && key === bearerToken(request)) {
+      const result = await jwt.verify(key);
+      if (result.ok) return { name: `jwt:${result.subject}`, kind: 'jwt', admin: false, anonymous: false };
+      throw await refuse(request, reply, result.reason, 'Bearer error="invalid_token"');
+    }
+    const misplaced = jwt && looksLikeJwt(key) && key !== bearerToken(request);
+    throw await refuse(
+      request,
+      reply,
+      misplaced
+        ? 'unknown API key (a token from the identity provider goes in authorization: Bearer)'
+        : 'unknown API key',
+    );
+  }
+
   app.decorateRequest('caller', null);
-  app.addHook('onRequest', async (request) => {
+  app.addHook('onRequest', async (request, reply) => {
     const need = request.routeOptions.config?.auth;
     if (!need) return;
-    const key = presentedKey(request);
-    let caller: Caller | undefined;
-    if (key !== undefined) {
-      caller = ring.lookup(key);
-      if (!caller) throw new GatewayError(401, 'UNAUTHORIZED', 'unknown API key');
-    } else if (anonymousAllowed) {
-      caller = ANONYMOUS;
-    } else {
-      throw new GatewayError(
-        401,
-        'UNAUTHORIZED',
-        'an API key is required (x-api-key or authorization: Bearer)',
-      );
-    }
+    const caller = await authenticate(request, reply);
     request.caller = caller;
+    // JWT callers are never admins: purges and forced refreshes stay with ADMIN_API_KEYS.
     if (need === 'admin' && !caller.admin)
       throw new GatewayError(403, 'FORBIDDEN', 'this route needs an admin API key');
   });

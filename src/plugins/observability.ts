@@ -8,6 +8,11 @@ export interface ReadinessCheck {
   name: string;
   /** null when fine, else why not ready. */
   check(): string | null;
+  /**
+   * false: a failure is reported (status `degraded`) but keeps the instance ready, because only
+   * some callers are affected and taking every instance out would fail the others too.
+   */
+  critical?: boolean;
 }
 
 async function observabilityPlugin(
@@ -43,12 +48,12 @@ async function observabilityPlugin(
   const quiet = { logLevel: 'silent' as const, config: { rateLimit: false as const } };
   app.get('/healthz', { ...quiet, schema: { hide: true } }, async () => ({ status: 'ok' }));
   app.get('/readyz', { ...quiet, schema: { hide: true } }, async (_request, reply) => {
-    const problems = opts.readiness.map((r) => ({ name: r.name, problem: r.check() }));
+    const problems = opts.readiness.map((r) => ({ name: r.name, critical: r.critical, problem: r.check() }));
     const failing = problems.filter((p) => p.problem !== null);
+    const fatal = failing.some((p) => p.critical !== false);
     const checks = Object.fromEntries(problems.map((p) => [p.name, p.problem ?? 'ok']));
-    return reply
-      .code(failing.length ? 503 : 200)
-      .send({ status: failing.length ? 'not ready' : 'ready', checks });
+    const status = fatal ? 'not ready' : failing.length ? 'degraded' : 'ready';
+    return reply.code(fatal ? 503 : 200).send({ status, checks });
   });
   app.get('/metrics', { ...quiet, schema: { hide: true } }, async (_request, reply) => {
     reply.type(metrics.registry.contentType);

@@ -16,23 +16,26 @@ export const ERROR_TABLE = `
 | situation | status | \`error.code\` |
 | --- | --- | --- |
 | bad path/query/body | 400 | \`INVALID_REQUEST\` |
-| no or unknown key (when keys are configured) | 401 | \`UNAUTHORIZED\` |
+| no or unknown key, invalid/expired JWT (when credentials are required) | 401 | \`UNAUTHORIZED\` |
 | admin route with a non-admin key | 403 | \`FORBIDDEN\` |
 | request body over the route's limit | 413 | \`PAYLOAD_TOO_LARGE\` |
-| caller over its limit | 429 + \`retry-after\` | \`RATE_LIMITED\` |
+| caller over its limit, or too many failed credentials from the client's address | 429 + \`retry-after\` | \`RATE_LIMITED\` |
 | upstream 201 "no content" | 404 | \`AUTHOR_NOT_FOUND\` |
 | upstream 301 after retries, 500, non-200 HTTP, malformed body, unknown code | 502 | \`UPSTREAM_ERROR\` |
 | upstream 302, 303, local upstream budget or daily quota spent, circuit open | 503 + \`retry-after\` | \`UPSTREAM_UNAVAILABLE\` |
 | upstream 100, 600, 601, 602 (the gateway's own token or balance) | 503 | \`UPSTREAM_CREDENTIALS\` |
 | no upstream answer within \`UPSTREAM_TIMEOUT_MS\` | 504 | \`UPSTREAM_TIMEOUT\` |
+| a JWT cannot be checked: the identity provider's keys (JWKS) cannot be fetched | 503 + \`retry-after\` | \`AUTH_UNAVAILABLE\` |
 `.trim();
 
 const DESCRIPTION = `
 A caching gateway in front of JustOneAPI's Douyin Creator Marketplace (Xingtu) distribution
 metrics (V1). The gateway holds the upstream token: callers never send it.
 
-**Authentication.** Send your API key as \`x-api-key: KEY\` or \`authorization: Bearer KEY\`.
-A deployment with no keys configured (development only) lets anyone call.
+**Authentication.** Send your API key as \`x-api-key: KEY\` or \`authorization: Bearer KEY\`, or,
+from a browser app, the user's token from the company's identity provider as
+\`authorization: Bearer <JWT>\` (when the deployment sets \`JWT_JWKS_URL\`). A deployment with
+\`ALLOW_ANONYMOUS=true\` also lets requests without any credential in, limited per client address.
 
 **Caching.** Answers are served from cache while fresh (\`x-cache: HIT\`), and from a stale entry
 when the upstream cannot answer (\`x-cache: STALE\`, \`meta.stale: true\`). Responses carry \`etag\`;
@@ -85,7 +88,8 @@ async function openapiPlugin(app: FastifyInstance) {
           bearer: {
             type: 'http',
             scheme: 'bearer',
-            description: 'The same key as `authorization: Bearer KEY`.',
+            description:
+              'The same key as `authorization: Bearer KEY`, or a user JWT from the identity provider.',
           },
         },
       },

@@ -150,6 +150,89 @@ describe('key pairs', () => {
   });
 });
 
+describe('TRUST_PROXY', () => {
+  it.each([
+    ['false', false],
+    ['true', true],
+    ['1', 1],
+    ['2', 2],
+    ['10.0.0.7', ['10.0.0.7']],
+    ['172.18.0.0/16, 10.1.2.3', ['172.18.0.0/16', '10.1.2.3']],
+    ['uniquelocal,loopback', ['uniquelocal', 'loopback']],
+    ['fd00::/8,::1', ['fd00::/8', '::1']],
+  ] as const)('%s is %j', (text, value) => {
+    expect(loadConfig({ TRUST_PROXY: text }).TRUST_PROXY).toEqual(value);
+  });
+
+  it('defaults to trusting no proxy', () => {
+    expect(loadConfig({}).TRUST_PROXY).toBe(false);
+  });
+
+  it.each(['0', '33', 'yes', 'nginx', '10.0.0.0/33', '10.0.0.1/8/9', '::1/129', ','])(
+    '%s stops start-up naming TRUST_PROXY',
+    (text) => {
+      expect(configError({ TRUST_PROXY: text })).toMatch(/^invalid configuration: TRUST_PROXY: \S/);
+    },
+  );
+});
+
+describe('JWT and anonymous callers', () => {
+  const jwt = {
+    JWT_JWKS_URL: 'https://id.example/.well-known/jwks.json',
+    JWT_ISSUER: 'https://id.example/',
+    JWT_AUDIENCE: 'xingtu-gateway',
+  };
+
+  it('parses the JWT settings, with sub naming the caller by default', () => {
+    const c = loadConfig(jwt);
+    expect(c).toMatchObject({ ...jwt, JWT_CALLER_CLAIM: 'sub', AUTH_FAILURES_PER_MINUTE: 20 });
+    expect(loadConfig({ ...jwt, JWT_CALLER_CLAIM: 'email' }).JWT_CALLER_CLAIM).toBe('email');
+    expect(
+      loadConfig({ JWT_JWKS_URL: 'http://127.0.0.1:8080/jwks', JWT_ISSUER: 'i', JWT_AUDIENCE: 'a' }),
+    ).toBeTruthy();
+  });
+
+  it('needs issuer and audience with a JWKS, and a JWKS with either', () => {
+    expect(configError({ ...jwt, JWT_ISSUER: undefined })).toMatch(
+      /^invalid configuration: JWT_ISSUER: required/,
+    );
+    expect(configError({ ...jwt, JWT_AUDIENCE: '' })).toMatch(
+      /^invalid configuration: JWT_AUDIENCE: required/,
+    );
+    expect(configError({ JWT_ISSUER: 'https://id.example/' })).toMatch(
+      /^invalid configuration: JWT_ISSUER: /,
+    );
+    expect(configError({ JWT_AUDIENCE: 'x' })).toMatch(/^invalid configuration: JWT_AUDIENCE: /);
+  });
+
+  it('refuses a JWKS over plain http except on loopback, and odd claim names', () => {
+    expect(configError({ ...jwt, JWT_JWKS_URL: 'http://id.example/jwks' })).toMatch(
+      /^invalid configuration: JWT_JWKS_URL: must be https/,
+    );
+    expect(configError({ ...jwt, JWT_JWKS_URL: 'ftp://id.example/jwks' })).toMatch(
+      /^invalid configuration: JWT_JWKS_URL: /,
+    );
+    expect(configError({ ...jwt, JWT_CALLER_CLAIM: 'has space' })).toMatch(
+      /^invalid configuration: JWT_CALLER_CLAIM: /,
+    );
+  });
+
+  it('takes 0 failed credentials per minute as "no limit" and refuses negatives', () => {
+    expect(loadConfig({ AUTH_FAILURES_PER_MINUTE: '0' }).AUTH_FAILURES_PER_MINUTE).toBe(0);
+    expect(configError({ AUTH_FAILURES_PER_MINUTE: '-1' })).toMatch(
+      /^invalid configuration: AUTH_FAILURES_PER_MINUTE: /,
+    );
+  });
+
+  it('starts in production with a JWKS alone, or anonymous next to keys', () => {
+    expect(loadConfig({ NODE_ENV: 'production', ...jwt }).JWT_JWKS_URL).toBe(jwt.JWT_JWKS_URL);
+    const both = loadConfig({ NODE_ENV: 'production', API_KEYS: `app:${KEY}`, ALLOW_ANONYMOUS: 'true' });
+    expect(both.ALLOW_ANONYMOUS).toBe(true);
+    expect(both.API_KEYS).toHaveLength(1);
+    expect(configError({ NODE_ENV: 'production' })).toMatch(/JWT_JWKS_URL/);
+  });
+});
+
 describe('durations', () => {
   it.each([
     ['1 minute', 60_000],
