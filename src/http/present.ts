@@ -41,9 +41,27 @@ export function spreadInfoJson(p: SpreadParams, answer: Answer, now = Date.now()
   return `{"authorId":${JSON.stringify(p.oAuthorId)},"query":${JSON.stringify(query)},"metrics":${metricsOf(entry)},"meta":${JSON.stringify(meta)}}`;
 }
 
-/** The upstream's own envelope, values as the upstream sent them (drop-in route). */
-export function upstreamEnvelopeJson(entry: OkEntry): string {
-  return `{"code":0,"message":"success","requestId":${JSON.stringify(entry.requestId)},"data":${JSON.stringify(entry.data)}}`;
+/** The upstream's time format (its published schema, its MCP server's examples): ISO 8601 UTC, to the second. */
+export function upstreamTime(ms: number): string {
+  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+const dataJson = new WeakMap<OkEntry, string>();
+
+/**
+ * The upstream's own envelope, values as the upstream sent them (drop-in route). Entries cached
+ * before message and recordTime were kept answer "success" and the time the gateway fetched them;
+ * `requestId` is the upstream's for this answer, or the gateway's own when the upstream sent none.
+ */
+export function upstreamEnvelopeJson(entry: OkEntry, gatewayRequestId: string): string {
+  let data = dataJson.get(entry);
+  if (data === undefined) {
+    data = JSON.stringify(entry.data);
+    dataJson.set(entry, data);
+  }
+  const message = entry.message === undefined ? 'success' : entry.message;
+  const recordTime = entry.recordTime ?? upstreamTime(entry.fetchedAt);
+  return `{"code":0,"message":${JSON.stringify(message)},"requestId":${JSON.stringify(entry.requestId ?? gatewayRequestId)},"recordTime":${JSON.stringify(recordTime)},"data":${data}}`;
 }
 
 /**

@@ -49,7 +49,7 @@ const dropInRoute: FastifyPluginAsyncZod = async (app) => {
         const answer = await app.spread.get(params, { force, log: request.log, route: 'drop-in' });
         if (applyCacheHeaders(request, reply, answer, app.spread.windows, ETAG_SUFFIX))
           return sendJson(reply, 304);
-        return sendJson(reply, 200, upstreamEnvelopeJson(answer.entry));
+        return sendJson(reply, 200, upstreamEnvelopeJson(answer.entry, request.id));
       } catch (err) {
         if (err instanceof GatewayError && err.code === 'AUTHOR_NOT_FOUND')
           return sendJson(reply, 200, NO_CONTENT_JSON);
