@@ -1,6 +1,8 @@
 // Caller authentication: API keys as `x-api-key` or `authorization: Bearer`, compared in constant
 // time. Routes opt in with `config: { auth: 'caller' | 'admin' }`; the caller's name (never the
-// key) is what logs, metrics and per-caller limits see.
+// key) is what logs, metrics and per-caller limits see. A route may also take the key from a query
+// parameter (`keyQueryParam`): the drop-in route does, because JustOneAPI clients send their token
+// as `?token=`.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
@@ -19,6 +21,8 @@ declare module 'fastify' {
   }
   interface FastifyContextConfig {
     auth?: 'caller' | 'admin';
+    /** A query parameter that carries the API key when no key header is sent. */
+    keyQueryParam?: string;
   }
 }
 
@@ -29,7 +33,14 @@ interface KeyRecord {
 
 const digest = (s: string) => createHash('sha256').update(s, 'utf8').digest();
 
-export function presentedKey(req: Pick<FastifyRequest, 'headers'>): string | undefined {
+type KeyRequest = Pick<FastifyRequest, 'headers'> & Partial<Pick<FastifyRequest, 'query' | 'routeOptions'>>;
+
+/**
+ * The key a request presents: a key header, else (unless `fromQuery` is false) the route's key
+ * query parameter. A parameter given twice is refused rather than guessed at (a proxy or client
+ * that appends its own would otherwise decide who the caller is).
+ */
+export function presentedKey(req: KeyRequest, fromQuery = true): string | undefined {
   const x = req.headers['x-api-key'];
   if (typeof x === 'string' && x.length > 0) return x;
   const auth = req.headers.authorization;
@@ -37,6 +48,12 @@ export function presentedKey(req: Pick<FastifyRequest, 'headers'>): string | und
     const m = /^Bearer\s+(\S+)\s*$/i.exec(auth);
     if (m) return m[1];
   }
+  const param = req.routeOptions?.config?.keyQueryParam;
+  if (param === undefined || !fromQuery) return undefined;
+  const v = (req.query as Record<string, unknown> | undefined)?.[param];
+  if (typeof v === 'string') return v.length > 0 ? v : undefined;
+  if (Array.isArray(v))
+    throw new GatewayError(401, 'UNAUTHORIZED', `the "${param}" parameter was given more than once`);
   return undefined;
 }
 
@@ -87,7 +104,9 @@ async function authPlugin(app: FastifyInstance, opts: { config: Config }) {
   app.addHook('onRequest', async (request) => {
     const need = request.routeOptions.config?.auth;
     if (!need) return;
-    const key = presentedKey(request);
+    // With no keys configured, a drop-in client's `token` cannot be a gateway key: it is what the
+    // client always sends (the official SDK will not start without one), so it is ignored.
+    const key = presentedKey(request, ring.size > 0);
     let caller: Caller | undefined;
     if (key !== undefined) {
       caller = ring.lookup(key);
@@ -95,10 +114,11 @@ async function authPlugin(app: FastifyInstance, opts: { config: Config }) {
     } else if (anonymousAllowed) {
       caller = ANONYMOUS;
     } else {
+      const param = request.routeOptions.config?.keyQueryParam;
       throw new GatewayError(
         401,
         'UNAUTHORIZED',
-        'an API key is required (x-api-key or authorization: Bearer)',
+        `an API key is required (x-api-key or authorization: Bearer${param ? `, or the ${param} parameter` : ''})`,
       );
     }
     request.caller = caller;

@@ -35,15 +35,18 @@ export const spreadParamsSchema = z.strictObject({ oAuthorId: authorIdSchema });
 /** Strict: an unknown parameter (including `token`) is a 400 that names it. */
 export const spreadQuerySchema = z.strictObject(queryFields);
 
-/** The drop-in route takes the upstream's own query: oAuthorId in it, and a `token` that is ignored. */
+/** The drop-in route takes the upstream's own query: oAuthorId in it, and `token` as the caller's key. */
 export const dropInQuerySchema = z.strictObject({
   oAuthorId: authorIdSchema,
   ...queryFields,
-  // A string or, when repeated, an array: either way ignored, so no client gets a 400 for it.
+  // Read by the auth hook before validation; repeated (an array), it is refused there unless a key
+  // header was sent, in which case it is ignored.
   token: z
     .union([z.string(), z.array(z.string())])
     .optional()
-    .describe('Ignored: accepted so JustOneAPI client code works unchanged; never forwarded or logged.'),
+    .describe(
+      "Your **gateway** API key, where JustOneAPI clients put their token. A key header (x-api-key, authorization: Bearer), when sent, wins, and `token` is then ignored; without one, a repeated `token` is refused (code 100). Never forwarded, and masked in the gateway's logs.",
+    ),
 });
 
 export const batchItemSchema = z.strictObject({
