@@ -65,7 +65,29 @@ export function upstreamEnvelopeJson(entry: OkEntry, gatewayRequestId: string): 
 }
 
 /**
- * Sets x-cache, age, etag and cache-control. Returns true when the caller's `if-none-match`
+ * The request headers that select the caller, and the CORS origin: a browser or shared cache must
+ * not hand an answer fetched with one key to a request with another key, or with none.
+ */
+export const CALLER_VARY = ['x-api-key', 'authorization', 'origin'];
+
+/** Adds names to `vary` once each (case-insensitive), keeping what CORS already put there. */
+export function appendVary(reply: FastifyReply, names: readonly string[]): void {
+  const current = reply.getHeader('vary');
+  const text = Array.isArray(current) ? current.join(', ') : current === undefined ? '' : String(current);
+  if (text.trim() === '*') return;
+  const have = new Set(
+    text
+      .split(',')
+      .map((t) => t.trim().toLowerCase())
+      .filter(Boolean),
+  );
+  const missing = names.filter((n) => !have.has(n.toLowerCase()));
+  if (missing.length === 0) return;
+  reply.header('vary', text.trim() ? `${text}, ${missing.join(', ')}` : missing.join(', '));
+}
+
+/**
+ * Sets x-cache, age, etag, cache-control and vary. Returns true when the caller's `if-none-match`
  * matches, in which case the route answers 304 with no body.
  */
 export function applyCacheHeaders(
@@ -85,6 +107,7 @@ export function applyCacheHeaders(
   reply.header('age', String(age));
   reply.header('etag', etag);
   reply.header('cache-control', `private, max-age=${outcome === 'STALE' ? 0 : freshLeft}`);
+  appendVary(reply, CALLER_VARY);
   const inm = request.headers['if-none-match'];
   return typeof inm === 'string' && etagMatches(inm, etag);
 }

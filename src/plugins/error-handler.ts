@@ -7,7 +7,7 @@ import fp from 'fastify-plugin';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import { type ErrorCode, GatewayError } from '../errors.js';
 import { dropInErrorJson } from '../http/drop-in-codes.js';
-import { JSON_TYPE } from '../http/present.js';
+import { appendVary, CALLER_VARY, JSON_TYPE } from '../http/present.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -127,7 +127,10 @@ async function errorHandlerPlugin(app: FastifyInstance) {
       request.log.error({ err }, 'unhandled error');
     }
     if (gw.retryAfterSeconds !== undefined) reply.header('retry-after', String(gw.retryAfterSeconds));
-    if (request.routeOptions.config?.errorEnvelope === 'upstream') {
+    const config = request.routeOptions.config;
+    // The answer depends on the credential: no cache may give it to a request with another one.
+    if (config?.auth) appendVary(reply, CALLER_VARY);
+    if (config?.errorEnvelope === 'upstream') {
       // HTTP 200, so nothing between here and the client may keep it as if it were data.
       reply.header('cache-control', 'no-store');
       return reply
