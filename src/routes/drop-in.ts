@@ -22,13 +22,18 @@ const dropInRoute: FastifyPluginAsyncZod = async (app) => {
         auth: 'caller',
         keyQueryParam: 'token',
         errorEnvelope: 'upstream',
+        cacheable: true,
+        forceRefresh: true,
       },
       schema: {
+        // The upstream's own operationId, so code generated from its document keeps its names.
+        operationId: 'getApiDouyinXingtuGwApiDataSpGetAuthorSpreadInfoV1',
         summary: "Distribution metrics in the upstream's own shape (drop-in)",
         description:
           'Same path and query as JustOneAPI, so client code changes only its base URL. Its `token` parameter ' +
           "carries the caller's **gateway** API key (a key header, when sent, wins); it is never forwarded. " +
-          "Every outcome is HTTP 200 with a business `code` from the upstream's table, as the upstream answers.",
+          "Every outcome is HTTP 200 with a business `code` from the upstream's table, as the upstream answers: " +
+          'see "Drop-in business codes" in the introduction.',
         tags: ['drop-in'],
         querystring: dropInQuerySchema,
         response: { 200: upstreamEnvelopeSchema },
