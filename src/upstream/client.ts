@@ -14,9 +14,12 @@ export type UpstreamResult =
       kind: 'ok';
       data: Record<string, unknown>;
       requestId: string | null;
-      /** As the upstream sent them (the drop-in route answers them again); null when absent. */
-      message: string | null;
-      recordTime: string | null;
+      /**
+       * As the upstream sent them (the drop-in route answers them again); null when absent or not a
+       * short string. Optional so that fakes of the upstream need not invent them.
+       */
+      message?: string | null;
+      recordTime?: string | null;
     }
   | { kind: 'not_found'; requestId: string | null };
 
