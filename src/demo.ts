@@ -36,6 +36,7 @@ process.stdout.write(
     `  curl -s '${base}/v1/authors/7012345678901234567/spread-info?platform=LIVE_STREAMING&range=DAY_90'`,
     `  curl -s ${base}/v1/authors/notfound1/spread-info      # upstream "no content": 404`,
     `  curl -s ${base}/v1/authors/code302x/spread-info       # upstream rate limit: 503`,
+    `  curl -s '${base}/api/douyin-xingtu/gw/api/data_sp/get_author_spread_info/v1?oAuthorId=7012345678901234567'  # drop-in: the upstream's envelope`,
     'Ctrl-C stops it.',
     '',
   ].join('\n'),

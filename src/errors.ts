@@ -1,24 +1,37 @@
 // The gateway's error taxonomy (contract, section 3). Every failure a caller can see is one of
 // these; the single error handler in plugins/error-handler.ts turns them into the body shape.
 
-export type ErrorCode =
-  | 'INVALID_REQUEST'
-  | 'UNAUTHORIZED'
-  | 'FORBIDDEN'
-  | 'RATE_LIMITED'
-  | 'NOT_FOUND'
-  | 'PAYLOAD_TOO_LARGE'
-  | 'AUTHOR_NOT_FOUND'
-  | 'UPSTREAM_ERROR'
-  | 'UPSTREAM_UNAVAILABLE'
-  | 'UPSTREAM_CREDENTIALS'
-  | 'UPSTREAM_TIMEOUT'
-  | 'AUTH_UNAVAILABLE'
-  | 'INTERNAL';
+import type { RefusalReason } from './limits/types.js';
+
+/** Every `error.code` a caller can see; the OpenAPI document lists them as an enum. */
+export const ERROR_CODES = [
+  'INVALID_REQUEST',
+  'UNAUTHORIZED',
+  'FORBIDDEN',
+  'RATE_LIMITED',
+  'NOT_FOUND',
+  'PAYLOAD_TOO_LARGE',
+  'AUTHOR_NOT_FOUND',
+  'UPSTREAM_ERROR',
+  'UPSTREAM_UNAVAILABLE',
+  'UPSTREAM_CREDENTIALS',
+  'UPSTREAM_TIMEOUT',
+  'AUTH_UNAVAILABLE',
+  'INTERNAL',
+] as const;
+
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+/**
+ * What refused an upstream call (limits/), when governance did. One `UPSTREAM_UNAVAILABLE` covers
+ * several situations that the drop-in route must tell apart (its budget answers 302, its quota 303).
+ */
+export type ErrorReason = RefusalReason;
 
 export interface GatewayErrorOptions {
   upstreamCode?: number;
   retryAfterSeconds?: number;
+  reason?: ErrorReason;
   cause?: unknown;
 }
 
@@ -26,6 +39,7 @@ export class GatewayError extends Error {
   override name = 'GatewayError';
   readonly upstreamCode: number | undefined;
   readonly retryAfterSeconds: number | undefined;
+  readonly reason: ErrorReason | undefined;
 
   constructor(
     readonly statusCode: number,
@@ -35,6 +49,7 @@ export class GatewayError extends Error {
   ) {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
     this.upstreamCode = opts.upstreamCode;
+    this.reason = opts.reason;
     this.retryAfterSeconds =
       opts.retryAfterSeconds === undefined ? undefined : Math.max(1, Math.ceil(opts.retryAfterSeconds));
   }
@@ -51,6 +66,7 @@ export class GatewayError extends Error {
       message: this.message,
       upstreamCode: this.upstreamCode,
       retryAfterSeconds: this.retryAfterSeconds,
+      reason: this.reason,
     };
   }
 
@@ -58,6 +74,7 @@ export class GatewayError extends Error {
     return new GatewayError(s.statusCode, s.code, s.message, {
       upstreamCode: s.upstreamCode,
       retryAfterSeconds: s.retryAfterSeconds,
+      reason: s.reason,
     });
   }
 }
@@ -69,6 +86,8 @@ export interface SerializedGatewayError {
   message: string;
   upstreamCode?: number | undefined;
   retryAfterSeconds?: number | undefined;
+  /** Absent in outcomes written by older instances. */
+  reason?: ErrorReason | undefined;
 }
 
 export const authorNotFound = () =>
@@ -76,5 +95,9 @@ export const authorNotFound = () =>
     upstreamCode: 201,
   });
 
-export const upstreamUnavailable = (message: string, retryAfterSeconds: number, upstreamCode?: number) =>
-  new GatewayError(503, 'UPSTREAM_UNAVAILABLE', message, { retryAfterSeconds, upstreamCode });
+export const upstreamUnavailable = (
+  message: string,
+  retryAfterSeconds: number,
+  upstreamCode?: number,
+  reason?: ErrorReason,
+) => new GatewayError(503, 'UPSTREAM_UNAVAILABLE', message, { retryAfterSeconds, upstreamCode, reason });

@@ -7,6 +7,13 @@ export interface OkEntry {
   /** Epoch milliseconds when the upstream answered. */
   fetchedAt: number;
   requestId: string | null;
+  /**
+   * The upstream's `message` and `recordTime` for this answer, for the drop-in route's envelope.
+   * Optional: entries written before they were kept lack them (the route then says "success" and
+   * the time from fetchedAt).
+   */
+  message?: string | null;
+  recordTime?: string | null;
 }
 
 export interface NotFoundEntry {
@@ -49,5 +56,16 @@ export function isCacheEntry(v: unknown): v is CacheEntry {
   if (typeof e.fetchedAt !== 'number' || !Number.isFinite(e.fetchedAt)) return false;
   if (e.requestId !== null && typeof e.requestId !== 'string') return false;
   if (e.kind === 'not_found') return true;
-  return e.kind === 'ok' && typeof e.data === 'object' && e.data !== null && !Array.isArray(e.data);
+  return (
+    e.kind === 'ok' &&
+    typeof e.data === 'object' &&
+    e.data !== null &&
+    !Array.isArray(e.data) &&
+    optionalString(e.message) &&
+    optionalString(e.recordTime)
+  );
+}
+
+function optionalString(v: unknown): boolean {
+  return v === undefined || v === null || typeof v === 'string';
 }

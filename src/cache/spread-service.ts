@@ -150,7 +150,14 @@ export class SpreadService {
           const res = await this.o.fetch(params, log, deadline);
           const entry: CacheEntry =
             res.kind === 'ok'
-              ? { kind: 'ok', data: res.data, fetchedAt: this.now(), requestId: res.requestId }
+              ? {
+                  kind: 'ok',
+                  data: res.data,
+                  fetchedAt: this.now(),
+                  requestId: res.requestId,
+                  message: res.message,
+                  recordTime: res.recordTime,
+                }
               : { kind: 'not_found', fetchedAt: this.now(), requestId: res.requestId };
           await this.o.store.set(key, entry, ttlSeconds(entry, this.o.windows));
           await lease.release({ ok: true });

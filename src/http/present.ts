@@ -41,13 +41,53 @@ export function spreadInfoJson(p: SpreadParams, answer: Answer, now = Date.now()
   return `{"authorId":${JSON.stringify(p.oAuthorId)},"query":${JSON.stringify(query)},"metrics":${metricsOf(entry)},"meta":${JSON.stringify(meta)}}`;
 }
 
-/** The upstream's own envelope, values as the upstream sent them (drop-in route). */
-export function upstreamEnvelopeJson(entry: OkEntry): string {
-  return `{"code":0,"message":"success","requestId":${JSON.stringify(entry.requestId)},"data":${JSON.stringify(entry.data)}}`;
+/** The upstream's time format (its published schema, its MCP server's examples): ISO 8601 UTC, to the second. */
+export function upstreamTime(ms: number): string {
+  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+const dataJson = new WeakMap<OkEntry, string>();
+
+/**
+ * The upstream's own envelope, values as the upstream sent them (drop-in route). Entries cached
+ * before message and recordTime were kept answer "success" and the time the gateway fetched them;
+ * `requestId` is the upstream's for this answer, or the gateway's own when the upstream sent none.
+ */
+export function upstreamEnvelopeJson(entry: OkEntry, gatewayRequestId: string): string {
+  let data = dataJson.get(entry);
+  if (data === undefined) {
+    data = JSON.stringify(entry.data);
+    dataJson.set(entry, data);
+  }
+  const message = entry.message === undefined ? 'success' : entry.message;
+  const recordTime = entry.recordTime ?? upstreamTime(entry.fetchedAt);
+  return `{"code":0,"message":${JSON.stringify(message)},"requestId":${JSON.stringify(entry.requestId ?? gatewayRequestId)},"recordTime":${JSON.stringify(recordTime)},"data":${data}}`;
 }
 
 /**
- * Sets x-cache, age, etag and cache-control. Returns true when the caller's `if-none-match`
+ * The request headers that select the caller, and the CORS origin: a browser or shared cache must
+ * not hand an answer fetched with one key to a request with another key, or with none.
+ */
+export const CALLER_VARY = ['x-api-key', 'authorization', 'origin'];
+
+/** Adds names to `vary` once each (case-insensitive), keeping what CORS already put there. */
+export function appendVary(reply: FastifyReply, names: readonly string[]): void {
+  const current = reply.getHeader('vary');
+  const text = Array.isArray(current) ? current.join(', ') : current === undefined ? '' : String(current);
+  if (text.trim() === '*') return;
+  const have = new Set(
+    text
+      .split(',')
+      .map((t) => t.trim().toLowerCase())
+      .filter(Boolean),
+  );
+  const missing = names.filter((n) => !have.has(n.toLowerCase()));
+  if (missing.length === 0) return;
+  reply.header('vary', text.trim() ? `${text}, ${missing.join(', ')}` : missing.join(', '));
+}
+
+/**
+ * Sets x-cache, age, etag, cache-control and vary. Returns true when the caller's `if-none-match`
  * matches, in which case the route answers 304 with no body.
  */
 export function applyCacheHeaders(
@@ -67,6 +107,7 @@ export function applyCacheHeaders(
   reply.header('age', String(age));
   reply.header('etag', etag);
   reply.header('cache-control', `private, max-age=${outcome === 'STALE' ? 0 : freshLeft}`);
+  appendVary(reply, CALLER_VARY);
   const inm = request.headers['if-none-match'];
   return typeof inm === 'string' && etagMatches(inm, etag);
 }

@@ -14,7 +14,12 @@ const MESSAGES: Record<RefusalReason, string> = {
 };
 
 export function refusalError(reason: RefusalReason, retryMs: number, code: number): GatewayError {
-  return upstreamUnavailable(MESSAGES[reason], Math.max(1, retryMs / 1000), code > 0 ? code : undefined);
+  return upstreamUnavailable(
+    MESSAGES[reason],
+    Math.max(1, retryMs / 1000),
+    code > 0 ? code : undefined,
+    reason,
+  );
 }
 
 /** The label of gateway_upstream_refusals_total: a 303 pause is a quota refusal too. */

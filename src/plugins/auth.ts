@@ -2,7 +2,9 @@
 // time; user JWTs as `authorization: Bearer` (auth/jwt.ts, auth/jwks.ts); anonymous callers when
 // allowed. Routes opt in with `config: { auth: 'caller' | 'admin' }`; the caller's name (never the
 // key or token) is what logs, metrics and per-caller limits see. Every 401 counts against the
-// client address's failed-credential limit (limits/auth-failures.ts).
+// client address's failed-credential limit (limits/auth-failures.ts). A route may also take the key
+// from a query parameter (`keyQueryParam`): the drop-in route does, because JustOneAPI clients send
+// their token as `?token=`.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { isIP } from 'node:net';
 import { normalizeIP } from '@fastify/rate-limit';
@@ -27,6 +29,8 @@ declare module 'fastify' {
   }
   interface FastifyContextConfig {
     auth?: 'caller' | 'admin';
+    /** A query parameter that carries the API key when no key header is sent. */
+    keyQueryParam?: string;
   }
 }
 
@@ -37,7 +41,14 @@ interface KeyRecord {
 
 const digest = (s: string) => createHash('sha256').update(s, 'utf8').digest();
 
-export function presentedKey(req: Pick<FastifyRequest, 'headers'>): string | undefined {
+type KeyRequest = Pick<FastifyRequest, 'headers'> & Partial<Pick<FastifyRequest, 'query' | 'routeOptions'>>;
+
+/**
+ * The key a request presents: a key header, else (unless `fromQuery` is false) the route's key
+ * query parameter. A parameter given twice is refused rather than guessed at (a proxy or client
+ * that appends its own would otherwise decide who the caller is).
+ */
+export function presentedKey(req: KeyRequest, fromQuery = true): string | undefined {
   const x = req.headers['x-api-key'];
   if (typeof x === 'string' && x.length > 0) return x;
   const auth = req.headers.authorization;
@@ -45,6 +56,12 @@ export function presentedKey(req: Pick<FastifyRequest, 'headers'>): string | und
     const m = /^Bearer\s+(\S+)\s*$/i.exec(auth);
     if (m) return m[1];
   }
+  const param = req.routeOptions?.config?.keyQueryParam;
+  if (param === undefined || !fromQuery) return undefined;
+  const v = (req.query as Record<string, unknown> | undefined)?.[param];
+  if (typeof v === 'string') return v.length > 0 ? v : undefined;
+  if (Array.isArray(v))
+    throw new GatewayError(401, 'UNAUTHORIZED', `the "${param}" parameter was given more than once`);
   return undefined;
 }
 
@@ -156,7 +173,9 @@ async function authPlugin(app: FastifyInstance, opts: AuthOptions) {
   }
 
   async function authenticate(request: FastifyRequest, reply: FastifyReply): Promise<Caller> {
-    const key = presentedKey(request);
+    // With no keys configured, a drop-in client's `token` cannot be a gateway key: it is what the
+    // client always sends (the official SDK will not start without one), so it is ignored.
+    const key = presentedKey(request, ring.size > 0);
     if (key === undefined) {
       // An authorization header we cannot read (another scheme, no value) is a credential that
       // failed, not its absence: never let it in as anonymous.
@@ -168,7 +187,8 @@ async function authPlugin(app: FastifyInstance, opts: AuthOptions) {
         );
       }
       if (anonymousAllowed) return ANONYMOUS;
-      throw await refuse(request, reply, needed);
+      const param = request.routeOptions.config?.keyQueryParam;
+      throw await refuse(request, reply, param ? `${needed}, or the ${param} parameter` : needed);
     }
     // Checked before the credential, so an address over its limit learns nothing from guessing.
     const wait = failures.retryAfter(clientAddress(request));

@@ -1,10 +1,20 @@
-// The one error handler: every failure becomes the contract's error body. 5xx bodies never carry
-// internals; validation errors name the parameter.
+// The one error handler: every failure becomes the contract's error body, or, on a route that
+// speaks the upstream's protocol (the drop-in route), the upstream's envelope with HTTP 200 and a
+// business code (http/drop-in-codes.ts). 5xx bodies never carry internals; validation errors name
+// the parameter.
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import { type ErrorCode, GatewayError } from '../errors.js';
-import { JSON_TYPE } from '../http/present.js';
+import { dropInErrorJson } from '../http/drop-in-codes.js';
+import { appendVary, CALLER_VARY, JSON_TYPE } from '../http/present.js';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** 'upstream': errors are answered in the upstream's envelope (HTTP 200, business code). */
+    errorEnvelope?: 'upstream';
+  }
+}
 
 export interface ErrorBody {
   error: {
@@ -117,6 +127,17 @@ async function errorHandlerPlugin(app: FastifyInstance) {
       request.log.error({ err }, 'unhandled error');
     }
     if (gw.retryAfterSeconds !== undefined) reply.header('retry-after', String(gw.retryAfterSeconds));
+    const config = request.routeOptions.config;
+    // The answer depends on the credential: no cache may give it to a request with another one.
+    if (config?.auth) appendVary(reply, CALLER_VARY);
+    if (config?.errorEnvelope === 'upstream') {
+      // HTTP 200, so nothing between here and the client may keep it as if it were data.
+      reply.header('cache-control', 'no-store');
+      return reply
+        .code(200)
+        .type(JSON_TYPE)
+        .send(dropInErrorJson(gw, errorBody(request.id, gw)));
+    }
     return reply.code(gw.statusCode).type(JSON_TYPE).send(errorBody(request.id, gw));
   });
 

@@ -1,16 +1,19 @@
 // OpenAPI 3.1 at /openapi.json and Swagger UI at /docs, generated from the same zod schemas that
-// validate the routes. Registered before the routes: @fastify/swagger only sees routes added after it.
+// validate the routes (openapi-transform.ts adds headers, security and the 304). Registered before
+// the routes: @fastify/swagger only sees routes added after it. CI lints the document with
+// @redocly/cli and generates a typed client from it (test/integration/openapi-*.test.ts).
 import { createRequire } from 'node:module';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
-import { jsonSchemaTransform } from 'fastify-type-provider-zod';
+import { DROP_IN_CODES } from '../http/drop-in-codes.js';
+import { documentRoute } from './openapi-transform.js';
 
-const { version } = createRequire(import.meta.url)('../../package.json') as { version: string };
-
-/** Either header works; OpenAPI lists alternatives as separate requirement objects. */
-export const CALLER_SECURITY: Array<Record<string, string[]>> = [{ apiKey: [] }, { bearer: [] }];
+const { version, license } = createRequire(import.meta.url)('../../package.json') as {
+  version: string;
+  license?: string;
+};
 
 export const ERROR_TABLE = `
 | situation | status | \`error.code\` |
@@ -28,11 +31,18 @@ export const ERROR_TABLE = `
 | a JWT cannot be checked: the identity provider's keys (JWKS) cannot be fetched | 503 + \`retry-after\` | \`AUTH_UNAVAILABLE\` |
 `.trim();
 
+const DROP_IN_TABLE = [
+  '| situation | `code` |',
+  '| --- | --- |',
+  ...DROP_IN_CODES.map((r) => `| ${r.situation} | ${r.code} |`),
+].join('\n');
+
 const DESCRIPTION = `
 A caching gateway in front of JustOneAPI's Douyin Creator Marketplace (Xingtu) distribution
 metrics (V1). The gateway holds the upstream token: callers never send it.
 
-**Authentication.** Send your API key as \`x-api-key: KEY\` or \`authorization: Bearer KEY\`, or,
+**Authentication.** Send your API key as \`x-api-key: KEY\` or \`authorization: Bearer KEY\`
+(on the drop-in route also as the \`token\` query parameter, where JustOneAPI clients put it), or,
 from a browser app, the user's token from the company's identity provider as
 \`authorization: Bearer <JWT>\` (when the deployment sets \`JWT_JWKS_URL\`). A deployment with
 \`ALLOW_ANONYMOUS=true\` also lets requests without any credential in, limited per client address.
@@ -51,24 +61,28 @@ ${ERROR_TABLE}
 
 Whenever a cached answer for the same key is still within its stale window, every 502/503/504 case
 above answers that entry instead (200, \`x-cache: STALE\`).
+
+**Drop-in business codes.** The drop-in route answers every outcome as the upstream does: HTTP 200
+and a business \`code\` from the upstream's table, with \`message\`, \`data: null\`, \`requestId\`,
+\`recordTime\`, the gateway's \`error\` object and \`retry-after\` where one applies. A stale answer
+replaces an error there too (code 0).
+
+${DROP_IN_TABLE}
 `.trim();
-
-type TransformInput = Parameters<typeof jsonSchemaTransform>[0] & { route?: { config?: { auth?: string } } };
-
-/** The zod transform, plus the security requirement on every route that checks caller keys. */
-export function documentRoute(input: TransformInput): ReturnType<typeof jsonSchemaTransform> {
-  const out = jsonSchemaTransform(input);
-  if (out.schema && !out.schema.hide && input.route?.config?.auth) {
-    return { ...out, schema: { ...out.schema, security: CALLER_SECURITY } };
-  }
-  return out;
-}
 
 async function openapiPlugin(app: FastifyInstance) {
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
-      info: { title: 'Xingtu metrics gateway', version, description: DESCRIPTION },
+      info: {
+        title: 'Xingtu metrics gateway',
+        version,
+        description: DESCRIPTION,
+        // package.json's `license`; UNLICENSED (npm's word for "no licence granted") until one is chosen.
+        license: { name: license ?? 'UNLICENSED' },
+      },
+      // Relative: the gateway that serves this document is the one to call, wherever it is deployed.
+      servers: [{ url: '/', description: 'The gateway serving this document' }],
       tags: [
         { name: 'metrics', description: 'Creator distribution metrics, normalised' },
         {

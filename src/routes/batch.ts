@@ -5,7 +5,8 @@ import { z } from 'zod';
 import { sendJson, spreadInfoJson } from '../http/present.js';
 import { errorBody, toGatewayError } from '../plugins/error-handler.js';
 import type { SpreadParams } from '../upstream/params.js';
-import { batchItemSchema, errorResponseSchema, spreadInfoResponseSchema } from './schemas.js';
+import { EXAMPLE_AUTHOR_ID } from './examples.js';
+import { batchItemSchema, errorObjectSchema, errorResponses, spreadInfoResponseSchema } from './schemas.js';
 import { wantsForcedRefresh } from './spread-info.js';
 
 export const BATCH_PATH = '/v1/authors/spread-info/batch';
@@ -18,27 +19,49 @@ export const BATCH_BODY_LIMIT = 64 * 1024;
  */
 export const BATCH_CONCURRENCY = 8;
 
-export const batchBodySchema = z.strictObject({
-  items: z
-    .array(batchItemSchema)
-    .min(1)
-    .max(BATCH_MAX_ITEMS)
-    .describe(`1 to ${BATCH_MAX_ITEMS} parameter tuples; identical tuples are fetched once.`),
-});
+export const batchBodySchema = z
+  .strictObject({
+    items: z
+      .array(batchItemSchema)
+      .min(1)
+      .max(BATCH_MAX_ITEMS)
+      .describe(`1 to ${BATCH_MAX_ITEMS} parameter tuples; identical tuples are fetched once.`),
+  })
+  .meta({
+    examples: [
+      {
+        items: [
+          { oAuthorId: EXAMPLE_AUTHOR_ID },
+          { oAuthorId: EXAMPLE_AUTHOR_ID, range: 'DAY_90', onlyAssign: true },
+        ],
+      },
+    ],
+  });
+
+/**
+ * The statuses an item can have besides 200: the single route's upstream outcomes, 429 when a
+ * per-caller upstream limit refuses the item, 500 for an unexpected failure. Listed, so generated
+ * clients narrow an item on `status`.
+ */
+export const BATCH_ITEM_ERROR_STATUSES = [404, 429, 500, 502, 503, 504] as const;
+
+export const batchResultSchema = z.discriminatedUnion('status', [
+  z
+    .object({ status: z.literal(200), body: spreadInfoResponseSchema })
+    .describe('The item as the single route answers it.'),
+  z
+    .object({
+      status: z
+        .literal(BATCH_ITEM_ERROR_STATUSES)
+        .describe('What the single route would have answered for this item.'),
+      error: errorObjectSchema,
+    })
+    .describe('The item failed; `error` as the single route would have sent it.'),
+]);
 
 export const batchResponseSchema = z
   .object({
-    results: z
-      .array(
-        z.union([
-          z.object({ status: z.literal(200), body: spreadInfoResponseSchema }),
-          z.object({
-            status: z.number().int().describe('What the single route would have answered for this item.'),
-            error: errorResponseSchema.shape.error,
-          }),
-        ]),
-      )
-      .describe('One result per item, in the order given.'),
+    results: z.array(batchResultSchema).describe('One result per item, in the order given.'),
   })
   .describe('Per-item outcomes; the batch itself is 200 whenever its body was valid.');
 
@@ -64,9 +87,10 @@ const batchRoute: FastifyPluginAsyncZod = async (app) => {
   app.post(
     BATCH_PATH,
     {
-      config: { auth: 'caller' },
+      config: { auth: 'caller', forceRefresh: true },
       bodyLimit: BATCH_BODY_LIMIT,
       schema: {
+        operationId: 'getSpreadInfoBatch',
         summary: 'Distribution metrics of many creators or parameter tuples at once',
         description:
           `Each item is answered as \`GET /v1/authors/{oAuthorId}/spread-info\` would answer it: \`status\` 200 with ` +
@@ -76,8 +100,7 @@ const batchRoute: FastifyPluginAsyncZod = async (app) => {
         body: batchBodySchema,
         response: {
           200: batchResponseSchema,
-          '4xx': errorResponseSchema,
-          '5xx': errorResponseSchema,
+          ...errorResponses([400, 401, 413, 415, 429, 500]),
         },
       },
     },

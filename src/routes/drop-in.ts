@@ -1,12 +1,12 @@
 // GET /api/douyin-xingtu/gw/api/data_sp/get_author_spread_info/v1: the drop-in route. Existing
-// JustOneAPI client code changes only its base URL: same path, same query, the upstream's own body.
+// JustOneAPI client code changes only its base URL: same path, same query (its `token` is now the
+// caller's gateway key), the upstream's own body for every outcome (errors: http/drop-in-codes.ts).
 // It shares cache entries with the normalised route (same tuple, same key).
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { GatewayError } from '../errors.js';
 import { applyCacheHeaders, sendJson, upstreamEnvelopeJson } from '../http/present.js';
 import type { SpreadParams } from '../upstream/params.js';
 import { upstreamEnvelopeSchema } from './drop-in-schema.js';
-import { dropInQuerySchema, errorResponseSchema } from './schemas.js';
+import { dropInQuerySchema } from './schemas.js';
 import { wantsForcedRefresh } from './spread-info.js';
 
 export const DROP_IN_PATH = '/api/douyin-xingtu/gw/api/data_sp/get_author_spread_info/v1';
@@ -14,30 +14,29 @@ export const DROP_IN_PATH = '/api/douyin-xingtu/gw/api/data_sp/get_author_spread
 /** Its own etag space: the bytes differ from the normalised route's for the same entry. */
 const ETAG_SUFFIX = '-u';
 
-/**
- * The upstream answers "no content" as HTTP 200 with code 201, and client code written against it
- * branches on `code`; a 404 with the gateway's error body would break exactly those clients.
- */
-const NO_CONTENT_JSON = '{"code":201,"message":"No Content","requestId":null,"data":null}';
-
 const dropInRoute: FastifyPluginAsyncZod = async (app) => {
   app.get(
     DROP_IN_PATH,
     {
-      config: { auth: 'caller' },
+      config: {
+        auth: 'caller',
+        keyQueryParam: 'token',
+        errorEnvelope: 'upstream',
+        cacheable: true,
+        forceRefresh: true,
+      },
       schema: {
+        // The upstream's own operationId, so code generated from its document keeps its names.
+        operationId: 'getApiDouyinXingtuGwApiDataSpGetAuthorSpreadInfoV1',
         summary: "Distribution metrics in the upstream's own shape (drop-in)",
         description:
-          'Same path and query as JustOneAPI, so client code changes only its base URL. A `token` parameter is ' +
-          'accepted and ignored: the gateway holds the upstream token. Code 0 and code 201 ("no content") are ' +
-          'answered with HTTP 200 as the upstream does; every other failure uses the gateway error body.',
+          'Same path and query as JustOneAPI, so client code changes only its base URL. Its `token` parameter ' +
+          "carries the caller's **gateway** API key (a key header, when sent, wins); it is never forwarded. " +
+          "Every outcome is HTTP 200 with a business `code` from the upstream's table, as the upstream answers: " +
+          'see "Drop-in business codes" in the introduction.',
         tags: ['drop-in'],
         querystring: dropInQuerySchema,
-        response: {
-          200: upstreamEnvelopeSchema,
-          '4xx': errorResponseSchema,
-          '5xx': errorResponseSchema,
-        },
+        response: { 200: upstreamEnvelopeSchema },
       },
     },
     async (request, reply) => {
@@ -45,16 +44,11 @@ const dropInRoute: FastifyPluginAsyncZod = async (app) => {
       const { oAuthorId, platform, range, type, onlyAssign, flowType } = request.query;
       const params: SpreadParams = { oAuthorId, platform, range, type, onlyAssign, flowType };
       const force = wantsForcedRefresh(request.headers['cache-control'], request.caller?.admin);
-      try {
-        const answer = await app.spread.get(params, { force, log: request.log, route: 'drop-in' });
-        if (applyCacheHeaders(request, reply, answer, app.spread.windows, ETAG_SUFFIX))
-          return sendJson(reply, 304);
-        return sendJson(reply, 200, upstreamEnvelopeJson(answer.entry));
-      } catch (err) {
-        if (err instanceof GatewayError && err.code === 'AUTHOR_NOT_FOUND')
-          return sendJson(reply, 200, NO_CONTENT_JSON);
-        throw err;
-      }
+      // Failures (201 "no content" included) go to the error handler, which answers the envelope.
+      const answer = await app.spread.get(params, { force, log: request.log, route: 'drop-in' });
+      if (applyCacheHeaders(request, reply, answer, app.spread.windows, ETAG_SUFFIX))
+        return sendJson(reply, 304);
+      return sendJson(reply, 200, upstreamEnvelopeJson(answer.entry, request.id));
     },
   );
 };

@@ -1,7 +1,7 @@
 // DELETE /v1/authors/:oAuthorId/spread-info/cache: admin keys only; forgets every variant.
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { errorResponseSchema, spreadParamsSchema } from './schemas.js';
+import { errorResponses, spreadParamsSchema } from './schemas.js';
 
 const purgeRoute: FastifyPluginAsyncZod = async (app) => {
   app.delete(
@@ -9,15 +9,17 @@ const purgeRoute: FastifyPluginAsyncZod = async (app) => {
     {
       config: { auth: 'admin' },
       schema: {
+        operationId: 'purgeSpreadInfoCache',
         summary: 'Forget every cached variant of an author (admin)',
         description:
           "Deletes all 64 parameter variants of the author from Redis and from every instance's in-process copy. The next request calls the upstream.",
         tags: ['cache'],
         params: spreadParamsSchema,
         response: {
-          200: z.object({ deleted: z.number().int().describe('How many cached variants existed.') }),
-          '4xx': errorResponseSchema,
-          '5xx': errorResponseSchema,
+          200: z
+            .object({ deleted: z.number().int().min(0).describe('How many cached variants existed.') })
+            .describe('The variants are forgotten on every instance.'),
+          ...errorResponses([400, 401, 403, 429, 500]),
         },
       },
     },

@@ -1,6 +1,8 @@
 // Request and response schemas: the single source for validation, types and the OpenAPI document.
 import { z } from 'zod';
+import { ERROR_CODES } from '../errors.js';
 import { spreadMetricsSchema } from '../normalize/schema.js';
+import { documentAs } from '../plugins/openapi-transform.js';
 import {
   AUTHOR_ID_PATTERN,
   FLOW_TYPES,
@@ -9,11 +11,27 @@ import {
   RANGES,
   VIDEO_TYPES,
 } from '../upstream/params.js';
+import { EXAMPLE_AUTHOR_ID, SPREAD_INFO_EXAMPLE } from './examples.js';
 
 export const authorIdSchema = z
   .string()
   .regex(AUTHOR_ID_PATTERN, 'must be 1 to 64 characters of 0-9 A-Z a-z _ -')
-  .describe("The creator's Xingtu author id (upstream `oAuthorId`).");
+  .meta({
+    description: "The creator's Xingtu author id (upstream `oAuthorId`).",
+    examples: [EXAMPLE_AUTHOR_ID],
+  });
+
+/**
+ * `onlyAssign` in a query: the strings "true" and "false", as OpenAPI serialises a boolean query
+ * parameter. Documented as a boolean, as in the batch body, so every route types it the same way.
+ */
+export const onlyAssignQuerySchema = documentAs(
+  z
+    .enum(['true', 'false'])
+    .default('false')
+    .transform((v) => v === 'true'),
+  { type: 'boolean', default: false, description: 'Only include assigned videos.' },
+);
 
 const queryFields = {
   platform: z.enum(PLATFORMS).default(QUERY_DEFAULTS.platform).describe('Platform type.'),
@@ -22,11 +40,7 @@ const queryFields = {
     .enum(VIDEO_TYPES)
     .default(QUERY_DEFAULTS.type)
     .describe('Video type: personal or Xingtu (commissioned) videos.'),
-  onlyAssign: z
-    .enum(['true', 'false'])
-    .default('false')
-    .transform((v) => v === 'true')
-    .describe('Only include assigned videos.'),
+  onlyAssign: onlyAssignQuerySchema,
   flowType: z.enum(FLOW_TYPES).default(QUERY_DEFAULTS.flowType).describe('Flow type filter.'),
 };
 
@@ -35,15 +49,19 @@ export const spreadParamsSchema = z.strictObject({ oAuthorId: authorIdSchema });
 /** Strict: an unknown parameter (including `token`) is a 400 that names it. */
 export const spreadQuerySchema = z.strictObject(queryFields);
 
-/** The drop-in route takes the upstream's own query: oAuthorId in it, and a `token` that is ignored. */
+/** The drop-in route takes the upstream's own query: oAuthorId in it, and `token` as the caller's key. */
 export const dropInQuerySchema = z.strictObject({
   oAuthorId: authorIdSchema,
   ...queryFields,
-  // A string or, when repeated, an array: either way ignored, so no client gets a 400 for it.
-  token: z
-    .union([z.string(), z.array(z.string())])
-    .optional()
-    .describe('Ignored: accepted so JustOneAPI client code works unchanged; never forwarded or logged.'),
+  // Read by the auth hook before validation; repeated (an array), it is refused there unless a key
+  // header was sent, in which case it is ignored.
+  // Documented as the one string a client should send.
+  token: documentAs(z.union([z.string(), z.array(z.string())]).optional(), {
+    type: 'string',
+    description:
+      "Your **gateway** API key, where JustOneAPI clients put their token. A key header (x-api-key, authorization: Bearer), when sent, wins, and `token` is then ignored; without one, a repeated `token` is refused (code 100). Never forwarded, and masked in the gateway's logs.",
+    examples: ['YOUR_GATEWAY_KEY'],
+  }),
 });
 
 export const batchItemSchema = z.strictObject({
@@ -74,7 +92,7 @@ export const metaSchema = z
         'True when served past its fresh window (upstream could not answer, or a refresh is under way).',
       ),
     fetchedAt: z.string().describe('When the upstream produced this answer (ISO 8601, UTC).'),
-    ageSeconds: z.number().int().describe('Seconds since fetchedAt.'),
+    ageSeconds: z.number().int().min(0).describe('Seconds since fetchedAt.'),
     upstreamRequestId: z
       .string()
       .nullable()
@@ -89,20 +107,50 @@ export const spreadInfoResponseSchema = z
     metrics: spreadMetricsSchema,
     meta: metaSchema,
   })
-  .describe('Normalised distribution metrics for one author and parameter tuple.');
+  .meta({
+    description: 'Normalised distribution metrics for one author and parameter tuple.',
+    examples: [SPREAD_INFO_EXAMPLE],
+  });
 
-export const errorResponseSchema = z
-  .object({
-    error: z.object({
-      code: z.string().describe('Stable machine-readable code (see the error table).'),
-      message: z.string().describe('Human-readable explanation; never contains secrets or internals.'),
-      requestId: z.string().describe('The request id (also in `x-request-id`).'),
-      upstreamCode: z
-        .number()
-        .int()
-        .optional()
-        .describe('The upstream business code behind this error, when there is one.'),
-      retryAfterSeconds: z.number().int().optional().describe('When to try again (also in `retry-after`).'),
-    }),
-  })
-  .describe('Error envelope.');
+export const errorObjectSchema = z.object({
+  code: z.enum(ERROR_CODES).describe('Stable machine-readable code (see the error table).'),
+  message: z.string().describe('Human-readable explanation; never contains secrets or internals.'),
+  requestId: z.string().describe('The request id (also in `x-request-id`).'),
+  upstreamCode: z
+    .number()
+    .int()
+    .optional()
+    .describe('The upstream business code behind this error, when there is one.'),
+  retryAfterSeconds: z
+    .number()
+    .int()
+    .min(1)
+    .optional()
+    .describe('When to try again (also in `retry-after`).'),
+});
+
+export const errorResponseSchema = z.object({ error: errorObjectSchema }).describe('Error envelope.');
+
+/** What each error status means, as the error table says (contract, section 3). */
+const ERROR_STATUS: Record<number, string> = {
+  400: 'Invalid path, query or body (`INVALID_REQUEST`); the message names the parameter.',
+  401: 'No or unknown API key (`UNAUTHORIZED`).',
+  403: 'The route needs an admin API key (`FORBIDDEN`).',
+  404: 'The upstream has no data for this author and parameters (`AUTHOR_NOT_FOUND`, upstream code 201).',
+  413: "The request body is over the route's limit (`PAYLOAD_TOO_LARGE`).",
+  415: 'The request body is not JSON (`INVALID_REQUEST`).',
+  429: 'The caller is over its limit (`RATE_LIMITED`); see `retry-after`.',
+  500: 'An unexpected failure in the gateway (`INTERNAL`).',
+  502: 'The upstream failed: 301 after retries, 500, non-200 HTTP, malformed body, unknown code (`UPSTREAM_ERROR`).',
+  503: "The upstream cannot be asked now: its 302/303, the gateway's budget or quota, the credential circuit (`UPSTREAM_UNAVAILABLE`, with `retry-after`), or it refused the gateway's own credentials (`UPSTREAM_CREDENTIALS`).",
+  504: 'No upstream answer within `UPSTREAM_TIMEOUT_MS` (`UPSTREAM_TIMEOUT`).',
+};
+
+/** The error responses of a route, one per status it can produce, each with its meaning. */
+export function errorResponses<S extends number>(
+  statuses: readonly S[],
+): Record<S, typeof errorResponseSchema> {
+  return Object.fromEntries(
+    statuses.map((s) => [s, errorResponseSchema.describe(ERROR_STATUS[s] ?? 'Error.')]),
+  ) as Record<S, typeof errorResponseSchema>;
+}

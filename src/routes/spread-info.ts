@@ -3,7 +3,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { applyCacheHeaders, sendJson, spreadInfoJson } from '../http/present.js';
 import type { SpreadParams } from '../upstream/params.js';
 import {
-  errorResponseSchema,
+  errorResponses,
   spreadInfoResponseSchema,
   spreadParamsSchema,
   spreadQuerySchema,
@@ -20,8 +20,9 @@ const spreadInfoRoute: FastifyPluginAsyncZod = async (app) => {
   app.get(
     '/v1/authors/:oAuthorId/spread-info',
     {
-      config: { auth: 'caller' },
+      config: { auth: 'caller', cacheable: true, forceRefresh: true },
       schema: {
+        operationId: 'getSpreadInfo',
         summary: 'Distribution metrics of one creator, normalised',
         description:
           'Exposure and spread metrics for one Xingtu creator, as numbers. Served from cache when fresh; from a stale entry when the upstream cannot answer.',
@@ -30,8 +31,7 @@ const spreadInfoRoute: FastifyPluginAsyncZod = async (app) => {
         querystring: spreadQuerySchema,
         response: {
           200: spreadInfoResponseSchema,
-          '4xx': errorResponseSchema,
-          '5xx': errorResponseSchema,
+          ...errorResponses([400, 401, 404, 429, 500, 502, 503, 504]),
         },
       },
     },

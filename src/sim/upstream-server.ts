@@ -255,6 +255,8 @@ export async function startSimUpstream(opts: SimUpstreamOptions = {}): Promise<S
             code: reply.code,
             message: reply.message ?? MESSAGES[reply.code] ?? 'error',
             requestId: randomUUID(),
+            // The real upstream's published schema: an ISO time, to the second, in UTC.
+            recordTime: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
             data: reply.code === 0 ? (reply.data ?? null) : null,
           });
     res.writeHead(200, { 'content-type': 'application/json; charset=utf-8' }).end(body);

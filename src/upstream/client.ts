@@ -10,7 +10,17 @@ export const UPSTREAM_PATH = '/api/douyin-xingtu/gw/api/data_sp/get_author_sprea
 const MAX_BODY_BYTES = 1024 * 1024;
 
 export type UpstreamResult =
-  | { kind: 'ok'; data: Record<string, unknown>; requestId: string | null }
+  | {
+      kind: 'ok';
+      data: Record<string, unknown>;
+      requestId: string | null;
+      /**
+       * As the upstream sent them (the drop-in route answers them again); null when absent or not a
+       * short string. Optional so that fakes of the upstream need not invent them.
+       */
+      message?: string | null;
+      recordTime?: string | null;
+    }
   | { kind: 'not_found'; requestId: string | null };
 
 /** One line per upstream call: what the logs and metrics need, and never the token or query. */
@@ -146,7 +156,17 @@ export class UpstreamClient {
             error: upstreamError('the upstream answered success without data', 0),
           });
         }
-        return done('ok', { code, requestId, result: { kind: 'ok', data: envelope.data, requestId } });
+        return done('ok', {
+          code,
+          requestId,
+          result: {
+            kind: 'ok',
+            data: envelope.data,
+            requestId,
+            message: envelope.message,
+            recordTime: envelope.recordTime,
+          },
+        });
       case 'not_found':
         return done('not_found', { code, requestId, result: { kind: 'not_found', requestId } });
       case 'retry':
@@ -165,7 +185,19 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-function parseEnvelope(text: string): { code: number; data: unknown; requestId: string | null } | null {
+interface Envelope {
+  code: number;
+  data: unknown;
+  requestId: string | null;
+  message: string | null;
+  recordTime: string | null;
+}
+
+/** A short string field, or null: the envelope's metadata is echoed to callers, so it is bounded. */
+const shortString = (v: unknown, max: number): string | null =>
+  typeof v === 'string' && v.length <= max ? v : null;
+
+function parseEnvelope(text: string): Envelope | null {
   let body: unknown;
   try {
     body = JSON.parse(text);
@@ -175,8 +207,13 @@ function parseEnvelope(text: string): { code: number; data: unknown; requestId: 
   if (!isPlainObject(body)) return null;
   const code = typeof body.code === 'string' && /^\d+$/.test(body.code) ? Number(body.code) : body.code;
   if (typeof code !== 'number' || !Number.isInteger(code)) return null;
-  const rid = body.requestId ?? body.request_id;
-  return { code, data: body.data, requestId: typeof rid === 'string' && rid.length <= 128 ? rid : null };
+  return {
+    code,
+    data: body.data,
+    requestId: shortString(body.requestId ?? body.request_id, 128),
+    message: shortString(body.message, 512),
+    recordTime: shortString(body.recordTime, 64),
+  };
 }
 
 async function readLimited(body: AsyncIterable<Buffer>, limit: number): Promise<string> {

@@ -1,5 +1,6 @@
 // Hostile input on the drop-in route (the upstream's own path and query). Bad queries are refused
-// like on /v1; a `token` parameter, whatever its value, is ignored: never forwarded, echoed or logged.
+// as the upstream refuses them (HTTP 200, code 400 or 100); a `token` parameter next to a key header,
+// whatever its value, is ignored: never forwarded, echoed or logged.
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DROP_IN_PATH } from '../../src/routes/drop-in.js';
@@ -15,8 +16,8 @@ import {
 } from './arbitraries.js';
 import {
   CALLER_KEY,
+  expectDropInRefused,
   expectNoPollution,
-  expectRefused,
   type FuzzApp,
   startFuzzApp,
   TEST_TOKEN,
@@ -42,7 +43,7 @@ describe('the checks themselves', () => {
 });
 
 describe('a repeated token', () => {
-  it('is ignored like a single one: answered, never forwarded, echoed or logged', async () => {
+  it('is ignored like a single one next to a key header: answered, never forwarded, echoed or logged', async () => {
     const mark = await fz.mark();
     const res = await fz.app.inject({
       url: `${DROP_IN_PATH}?oAuthorId=dropdup1&token=ctok_dup_a&token=ctok_dup_b`,
@@ -55,6 +56,18 @@ describe('a repeated token', () => {
     const newLogs = fz.logs.slice(mark.logs).join('');
     expect(newLogs).toContain('dropdup1');
     expect(newLogs).not.toContain('ctok_dup_');
+  });
+});
+
+describe('a token without a key header', () => {
+  it('is refused with code 100 when repeated, whatever the copies hold', async () => {
+    const mark = await fz.mark();
+    const res = await fz.app.inject({
+      url: `${DROP_IN_PATH}?oAuthorId=dropdup2&token=${CALLER_KEY}&token=ctok_dup_c`,
+    });
+    await expectDropInRefused(fz, res, mark, 'ctok_dup_');
+    expect(res.json()).toMatchObject({ code: 100, error: { code: 'UNAUTHORIZED' } });
+    expect(fz.logs.slice(mark.logs).join('')).not.toContain(CALLER_KEY);
   });
 });
 
@@ -76,7 +89,7 @@ describe('named hostile queries', () => {
   ])('%s is refused', async (_name, query) => {
     const mark = await fz.mark();
     const res = await fz.app.inject({ url: DROP_IN_PATH + query, headers: auth });
-    await expectRefused(fz, res, mark, 'ctok_dup_');
+    await expectDropInRefused(fz, res, mark, 'ctok_dup_');
   });
 });
 
@@ -85,13 +98,39 @@ describe('properties', () => {
     await fc.assert(
       fc.asyncProperty(badQuery(DROP_IN_NAMES), headerSets, async (query, headers) => {
         const mark = await fz.mark();
-        await expectRefused(fz, await fz.app.inject({ url: DROP_IN_PATH + query, headers }), mark);
+        await expectDropInRefused(fz, await fz.app.inject({ url: DROP_IN_PATH + query, headers }), mark);
       }),
       { numRuns: 200 },
     );
   });
 
-  it('any token value is ignored: the answer is the upstream body, and the value goes nowhere', async () => {
+  it('any token value that is not a key is refused with code 100, and goes nowhere', async () => {
+    const hex = fc.string({ unit: fc.constantFrom(...'0123456789abcdef'), minLength: 16, maxLength: 32 });
+    const tail = fc.oneof(
+      fc.constant(''),
+      fc.constantFrom(...RAW),
+      fc.string({ maxLength: 40 }).map(encodeURIComponent),
+    );
+    await fc.assert(
+      fc.asyncProperty(validId, hex, tail, async (id, h, t) => {
+        const secret = `ctok_${h}`;
+        const mark = await fz.mark();
+        const res = await fz.app.inject({
+          url:
+            DROP_IN_PATH +
+            toQuery([
+              ['oAuthorId', id],
+              ['token', secret + t],
+            ]),
+        });
+        await expectDropInRefused(fz, res, mark, secret);
+        expect(res.json()).toMatchObject({ code: 100, error: { code: 'UNAUTHORIZED' } });
+      }),
+      { numRuns: 100 },
+    );
+  });
+
+  it('any token value next to a key header is ignored: the answer is the upstream body, and the value goes nowhere', async () => {
     const hex = fc.string({ unit: fc.constantFrom(...'0123456789abcdef'), minLength: 16, maxLength: 32 });
     const tail = fc.oneof(fc.constant(''), fc.constantFrom(...RAW), fc.constant('x'.repeat(5120)));
     const others = fc.uniqueArray(validPair(V1_NAMES), { selector: ([n]) => n, maxLength: 5 });

@@ -1,6 +1,7 @@
 // One app per fuzz file: the real gateway (API keys on, shared test Redis under its own prefix) in
 // front of a started simulated upstream, driven through app.inject. `expectRefused` is what every
-// hostile request must get: a 4xx in the contract's error shape, no upstream call, no cache entry.
+// hostile request must get: a 4xx in the contract's error shape (on the drop-in route, the upstream's
+// envelope: `expectDropInRefused`), no upstream call, no cache entry.
 import { Writable } from 'node:stream';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import type { Redis } from 'ioredis';
@@ -98,6 +99,33 @@ export async function expectRefused(
 ): Promise<void> {
   expect(res.statusCode, res.body.slice(0, 300)).toBeGreaterThanOrEqual(400);
   expect(res.statusCode, res.body.slice(0, 300)).toBeLessThan(500);
+  await expectNothingDone(fz, res, mark, secret);
+}
+
+/**
+ * The same on the drop-in route, which answers as the upstream does: HTTP 200, business code 400
+ * (invalid parameters) or 100 (bad credential), `data: null`, and the gateway's error object.
+ */
+export async function expectDropInRefused(
+  fz: FuzzApp,
+  res: LightMyRequestResponse,
+  mark: Mark,
+  secret?: string,
+): Promise<void> {
+  expect(res.statusCode, res.body.slice(0, 300)).toBe(200);
+  const body = JSON.parse(res.body) as { code?: unknown; data?: unknown };
+  expect([100, 400], res.body.slice(0, 300)).toContain(body.code);
+  expect(body.data).toBeNull();
+  expect(res.headers['cache-control']).toBe('no-store');
+  await expectNothingDone(fz, res, mark, secret);
+}
+
+async function expectNothingDone(
+  fz: FuzzApp,
+  res: LightMyRequestResponse,
+  mark: Mark,
+  secret?: string,
+): Promise<void> {
   const body = JSON.parse(res.body) as { error?: { code?: unknown; requestId?: unknown } };
   expect(typeof body.error?.code, res.body.slice(0, 300)).toBe('string');
   expect(body.error?.requestId).toBe(res.headers['x-request-id']);

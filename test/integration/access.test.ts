@@ -6,6 +6,7 @@ import { Agent, request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
+import { DROP_IN_PATH } from '../../src/routes/drop-in.js';
 import { startSimUpstream } from '../../src/sim/upstream-server.js';
 import {
   ADMIN_KEY,
@@ -193,6 +194,43 @@ describe('CORS', () => {
     await denied.body.dump();
     expect(denied.statusCode).toBe(401);
     expect(denied.headers['access-control-allow-origin']).toBe(origin);
+  });
+
+  it('names the caller headers and origin in vary, once each, on answers, 304s and errors', async () => {
+    // Without it a browser that fetched an answer with a key served the same URL from its cache to
+    // a request without one.
+    const varyOf = (h: Record<string, unknown>) =>
+      String(h['vary'] ?? '')
+        .split(',')
+        .map((t) => t.trim().toLowerCase())
+        .filter(Boolean)
+        .sort();
+    const expected = ['authorization', 'origin', 'x-api-key'];
+    for (const env of [{ ...KEYS, CORS_ORIGINS: origin }, KEYS]) {
+      const gw = await gateway(env);
+      const key = { 'x-api-key': CALLER_KEY };
+      const answers = [
+        ['v1 200', ROUTE, key],
+        ['v1 401', ROUTE, {}],
+        ['v1 404', '/v1/authors/notfound1/spread-info', key],
+        ['drop-in 200', `${DROP_IN_PATH}?oAuthorId=a1&token=${CALLER_KEY}`, {}],
+        ['drop-in code 100', `${DROP_IN_PATH}?oAuthorId=a1`, {}],
+      ] as const;
+      for (const [name, path, headers] of answers) {
+        const res = await request(gw.url + path, { headers: { origin, ...headers } });
+        await res.body.dump();
+        expect(varyOf(res.headers), `${name}, CORS ${'CORS_ORIGINS' in env}`).toEqual(expected);
+        if (name.endsWith('200')) {
+          const etag = String(res.headers['etag']);
+          const again = await request(gw.url + path, {
+            headers: { origin, ...headers, 'if-none-match': etag },
+          });
+          await again.body.dump();
+          expect(again.statusCode).toBe(304);
+          expect(varyOf(again.headers), `${name} 304`).toEqual(expected);
+        }
+      }
+    }
   });
 
   it('gives any other origin no CORS header; without CORS_ORIGINS nobody gets one', async () => {

@@ -52,7 +52,7 @@ describe('drop-in route', () => {
     expect(typeof data.requestId).toBe('string');
   });
 
-  it('drops the caller token: never forwarded, never logged, never echoed', async () => {
+  it('ignores the token where no keys are configured: never forwarded, logged or echoed', async () => {
     gw = await startGateway({ sim });
     const res = await gw.get(`${DROP_IN_PATH}?oAuthorId=tok1&token=${CALLER_TOKEN}&platform=LIVE_STREAMING`);
     expect(res.status).toBe(200);
@@ -111,33 +111,42 @@ describe('drop-in route', () => {
     expect(sim.callCount).toBe(1);
   });
 
-  it("uses the gateway's error body for the other failures", async () => {
+  it("answers failures in the upstream's envelope too, with the gateway's error beside it", async () => {
     gw = await startGateway({ sim });
     const limited = await gw.get(`${DROP_IN_PATH}?oAuthorId=code302a`);
-    expect(limited.status).toBe(503);
+    expect(limited.status).toBe(200);
     expect(limited.headers.get('retry-after')).toMatch(/^\d+$/);
-    expect(limited.json).toMatchObject({ error: { code: 'UPSTREAM_UNAVAILABLE', upstreamCode: 302 } });
-    const bad = await gw.get(`${DROP_IN_PATH}?oAuthorId=x1&platform=TV`);
-    expect(bad.status).toBe(400);
-    expect(bad.json).toMatchObject({
-      error: { code: 'INVALID_REQUEST', message: expect.stringContaining('platform') },
+    expect(limited.json).toMatchObject({
+      code: 302,
+      data: null,
+      error: { code: 'UPSTREAM_UNAVAILABLE', upstreamCode: 302 },
     });
+    const bad = await gw.get(`${DROP_IN_PATH}?oAuthorId=x1&platform=TV`);
+    expect(bad.status).toBe(200);
+    expect(bad.json).toMatchObject({ code: 400, message: expect.stringContaining('platform') });
     const missing = await gw.get(`${DROP_IN_PATH}?token=${CALLER_TOKEN}`);
-    expect(missing.status).toBe(400);
-    expect(missing.json).toMatchObject({ error: { message: expect.stringContaining('oAuthorId') } });
+    expect(missing.json).toMatchObject({ code: 400, message: expect.stringContaining('oAuthorId') });
     const unknown = await gw.get(`${DROP_IN_PATH}?oAuthorId=x1&pageSize=10`);
-    expect(unknown.status).toBe(400);
-    expect(unknown.json).toMatchObject({ error: { message: expect.stringContaining('pageSize') } });
+    expect(unknown.json).toMatchObject({
+      code: 400,
+      error: { message: expect.stringContaining('pageSize') },
+    });
   });
 
-  it('needs a key like every other route when keys are configured', async () => {
+  it('takes the key from token (or a key header) when keys are configured', async () => {
     gw = await startGateway({ sim, env: { API_KEYS: `svc:${CALLER_KEY}` } });
-    const anonymous = await gw.get(`${DROP_IN_PATH}?oAuthorId=key1&token=${CALLER_TOKEN}`);
-    expect(anonymous.status).toBe(401);
+    // The caller's old JustOneAPI token is no gateway key.
+    const stranger = await gw.get(`${DROP_IN_PATH}?oAuthorId=key1&token=${CALLER_TOKEN}`);
+    expect(stranger.status).toBe(200);
+    expect(stranger.json).toMatchObject({ code: 100, error: { code: 'UNAUTHORIZED' } });
+    const byToken = await gw.get(`${DROP_IN_PATH}?oAuthorId=key1&token=${CALLER_KEY}`);
+    expect(byToken.json).toMatchObject({ code: 0 });
     const keyed = await gw.get(`${DROP_IN_PATH}?oAuthorId=key1`, { authorization: `Bearer ${CALLER_KEY}` });
     expect(keyed.status).toBe(200);
+    expect(keyed.json).toMatchObject({ code: 0 });
     // The same per-caller limit as the /v1 routes (contract, section 3).
     expect(keyed.headers.get('ratelimit-limit')).toBe('600');
     expect(keyed.headers.get('ratelimit-remaining')).toMatch(/^\d+$/);
+    expect(sim.callCount).toBe(1);
   });
 });

@@ -1,8 +1,14 @@
 // The OpenAPI document is generated from the zod schemas the routes validate with: each documented
 // parameter and body must be what those schemas accept, and every metric field must be explained.
+// It must also be what client generators need: operationIds, declared headers, the 304, explicit
+// statuses, enums, a batch result that narrows on `status` (see also openapi-lint.test.ts and
+// openapi-client.test.ts).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ZodType, z } from 'zod';
-import { batchBodySchema } from '../../src/routes/batch.js';
+import { ERROR_CODES } from '../../src/errors.js';
+import { DROP_IN_ANSWER_CODES } from '../../src/http/drop-in-codes.js';
+import { documentOverride } from '../../src/plugins/openapi-transform.js';
+import { BATCH_ITEM_ERROR_STATUSES, batchBodySchema } from '../../src/routes/batch.js';
 import { DROP_IN_PATH } from '../../src/routes/drop-in.js';
 import { dropInQuerySchema, spreadParamsSchema, spreadQuerySchema } from '../../src/routes/schemas.js';
 import { FLOW_TYPES, PLATFORMS, QUERY_DEFAULTS, RANGES, VIDEO_TYPES } from '../../src/upstream/params.js';
@@ -14,30 +20,57 @@ interface Param {
   name: string;
   required: boolean;
   description?: string;
+  example?: unknown;
   schema: Json;
 }
+interface Response {
+  description: string;
+  headers?: Record<string, { schema: Json; description?: string }>;
+  content?: Record<string, { schema: Json; example?: unknown }>;
+}
 interface Operation {
+  operationId?: string;
   parameters?: Param[];
-  requestBody?: { content: Record<string, { schema: Json }> };
-  responses: Record<string, { content?: Record<string, { schema: Json }> }>;
+  requestBody?: { content: Record<string, { schema: Json; example?: unknown }> };
+  responses: Record<string, Response>;
   security?: Array<Record<string, string[]>>;
 }
 
-/** What the route validates with, as JSON Schema 2020-12 (the dialect of OpenAPI 3.1). */
+/**
+ * What the route validates with, as JSON Schema 2020-12 (the dialect of OpenAPI 3.1), with the
+ * document's adjustments (a query `onlyAssign` documented as a boolean, no +-2^53 bounds).
+ */
 function jsonSchemaOf(schema: ZodType): { properties: Record<string, Json>; required?: string[] } & Json {
-  const { $schema: _, ...rest } = z.toJSONSchema(schema, { io: 'input', target: 'draft-2020-12' }) as Json;
+  const { $schema: _, ...rest } = z.toJSONSchema(schema, {
+    io: 'input',
+    target: 'draft-2020-12',
+    override: documentOverride,
+  }) as Json;
   return rest as { properties: Record<string, Json>; required?: string[] } & Json;
 }
 
-/** swagger lifts a property's description to the parameter; put it back to compare. */
+/** swagger lifts a property's description and its one example to the parameter; put them back to compare. */
 function expectParamsMatch(op: Operation, location: 'query' | 'path', schema: ZodType) {
   const expected = jsonSchemaOf(schema);
   const params = (op.parameters ?? []).filter((p) => p.in === location);
   expect(params.map((p) => p.name).sort()).toEqual(Object.keys(expected.properties).sort());
   for (const p of params) {
-    const documented = p.description === undefined ? p.schema : { ...p.schema, description: p.description };
+    const documented = {
+      ...p.schema,
+      ...(p.description === undefined ? {} : { description: p.description }),
+      ...(p.example === undefined ? {} : { examples: [p.example] }),
+    };
     expect(documented, `${location} parameter ${p.name}`).toEqual(expected.properties[p.name]);
     expect(p.required, `${p.name} required`).toBe((expected.required ?? []).includes(p.name));
+  }
+}
+
+/** Every schema object below `node`, wherever it sits. */
+function* walk(node: unknown): Generator<Json> {
+  if (Array.isArray(node)) for (const n of node) yield* walk(n);
+  else if (node && typeof node === 'object') {
+    yield node as Json;
+    for (const v of Object.values(node)) yield* walk(v);
   }
 }
 
@@ -98,9 +131,11 @@ describe('OpenAPI document', () => {
     expectParamsMatch(op(DROP_IN_PATH, 'get'), 'query', dropInQuerySchema);
   });
 
-  it('documents the batch body the route validates with', () => {
-    const body = op(BATCH, 'post').requestBody?.content['application/json']?.schema;
-    expect(body).toEqual(jsonSchemaOf(batchBodySchema));
+  it('documents the batch body the route validates with, and an example of it', () => {
+    const media = op(BATCH, 'post').requestBody?.content['application/json'];
+    const { examples, ...expected } = jsonSchemaOf(batchBodySchema);
+    expect(media?.schema).toEqual(expected);
+    expect(media?.example).toEqual((examples as unknown[])[0]);
   });
 
   it("states the upstream's allowed values and defaults (upstream doc, Parameters)", () => {
@@ -115,10 +150,39 @@ describe('OpenAPI document', () => {
       enum: [...FLOW_TYPES],
       default: QUERY_DEFAULTS.flowType,
     });
-    expect(byName['onlyAssign']?.schema).toMatchObject({ enum: ['true', 'false'], default: 'false' });
+    expect(byName['onlyAssign']?.schema).toEqual({ type: 'boolean', default: false });
     expect(byName['oAuthorId']?.required).toBe(true);
+    expect(byName['oAuthorId']?.example).toBe('7012345678901234567');
     expect(byName['token']?.required).toBe(false);
-    expect(byName['token']?.description).toMatch(/ignored/i);
+    expect(byName['token']?.schema).toEqual({ type: 'string' });
+    expect(byName['token']?.description).toMatch(/gateway\*\* API key/);
+  });
+
+  it('types onlyAssign as a boolean on every route, in requests and answers', () => {
+    const found = [...walk(doc.paths)].flatMap((node) => {
+      const props = node.properties as Record<string, Json> | undefined;
+      const param = node.name === 'onlyAssign' && node.in ? [node.schema as Json] : [];
+      return [...param, ...(props?.onlyAssign ? [props.onlyAssign] : [])];
+    });
+    // GET query, drop-in query, batch item, and the `query` echoed in answers (normalised and batch).
+    expect(found.length).toBeGreaterThanOrEqual(5);
+    for (const schema of found) expect(schema.type).toBe('boolean');
+  });
+
+  it('has an operationId per operation, a server, a license, and no +-2^53 placeholders', () => {
+    const ids = Object.values(doc.paths).flatMap((methods) =>
+      Object.values(methods).map((o) => o.operationId),
+    );
+    expect(ids.every((id) => typeof id === 'string' && /^[A-Za-z][A-Za-z0-9]+$/.test(id))).toBe(true);
+    expect(new Set(ids).size).toBe(ids.length);
+    expect(op(DROP_IN_PATH, 'get').operationId).toBe('getApiDouyinXingtuGwApiDataSpGetAuthorSpreadInfoV1');
+    expect((doc as unknown as { servers: unknown[] }).servers).toEqual([
+      expect.objectContaining({ url: '/' }),
+    ]);
+    expect(doc.info['license']).toEqual({ name: expect.any(String) });
+    const text = JSON.stringify(doc);
+    expect(text).not.toContain(String(Number.MAX_SAFE_INTEGER));
+    expect(text).not.toContain('Infinity');
   });
 
   it('describes every metric field, with the apparent unit where there is one', () => {
@@ -131,32 +195,108 @@ describe('OpenAPI document', () => {
     expect(text).toContain('appear');
   });
 
-  it('documents the error table and error body on every route', () => {
+  it("documents the error table, and each route's error statuses explicitly, with the codes as an enum", () => {
     const description = String(doc.info['description']);
-    for (const code of [
-      'INVALID_REQUEST',
-      'UNAUTHORIZED',
-      'RATE_LIMITED',
-      'AUTHOR_NOT_FOUND',
-      'UPSTREAM_ERROR',
-    ]) {
+    for (const code of ERROR_CODES.filter((c) => c !== 'NOT_FOUND' && c !== 'INTERNAL')) {
       expect(description).toContain(code);
     }
-    for (const code of [
-      'UPSTREAM_UNAVAILABLE',
-      'UPSTREAM_CREDENTIALS',
-      'UPSTREAM_TIMEOUT',
-      'PAYLOAD_TOO_LARGE',
-    ]) {
-      expect(description).toContain(code);
-    }
+    // The drop-in mapping is in the introduction, one row per business code.
+    for (const code of DROP_IN_ANSWER_CODES.filter((c) => c !== 0))
+      expect(description).toContain(`| ${code} |`);
+    const statuses = (path: string, method: string) => Object.keys(op(path, method).responses).sort();
+    expect(statuses(SPREAD, 'get')).toEqual([
+      '200',
+      '304',
+      '400',
+      '401',
+      '404',
+      '429',
+      '500',
+      '502',
+      '503',
+      '504',
+    ]);
+    expect(statuses(BATCH, 'post')).toEqual(['200', '400', '401', '413', '415', '429', '500']);
+    expect(statuses(`${SPREAD}/cache`, 'delete')).toEqual(['200', '400', '401', '403', '429', '500']);
+    // Every outcome of the drop-in route is HTTP 200, as the upstream answers.
+    expect(statuses(DROP_IN_PATH, 'get')).toEqual(['200', '304']);
     for (const [path, methods] of Object.entries(doc.paths)) {
       for (const [method, o] of Object.entries(methods)) {
-        expect(Object.keys(o.responses), `${method} ${path}`).toEqual(
-          expect.arrayContaining(['200', '4XX', '5XX']),
-        );
+        for (const [status, r] of Object.entries(o.responses)) {
+          expect(status, `${method} ${path}`).toMatch(/^\d{3}$/);
+          expect(r.description.length, `${method} ${path} ${status}`).toBeGreaterThan(10);
+          if (Number(status) < 400) continue;
+          const body = r.content?.['application/json']?.schema.properties as Record<string, Json>;
+          const code = (body.error?.properties as Record<string, Json> | undefined)?.code;
+          expect(code?.enum, `${method} ${path} ${status}`).toEqual([...ERROR_CODES]);
+        }
       }
     }
+  });
+
+  it('declares the response headers, the 304 and if-none-match', () => {
+    const headersOf = (path: string, method: string, status: string) =>
+      Object.keys(op(path, method).responses[status]?.headers ?? {}).sort();
+    const cache = ['age', 'cache-control', 'etag', 'vary', 'x-cache'];
+    const limit = ['ratelimit-limit', 'ratelimit-remaining', 'ratelimit-reset'];
+    for (const path of [SPREAD, DROP_IN_PATH]) {
+      for (const status of ['200', '304'])
+        expect(headersOf(path, 'get', status)).toEqual(
+          expect.arrayContaining([...cache, ...limit, 'x-request-id']),
+        );
+      expect(op(path, 'get').responses['304']?.content).toBeUndefined();
+      const headerParams = (op(path, 'get').parameters ?? [])
+        .filter((p) => p.in === 'header')
+        .map((p) => p.name);
+      expect(headerParams.sort()).toEqual(['cache-control', 'if-none-match']);
+    }
+    expect(headersOf(DROP_IN_PATH, 'get', '200')).toContain('retry-after');
+    expect(headersOf(SPREAD, 'get', '429')).toEqual(expect.arrayContaining(['retry-after', ...limit]));
+    expect(headersOf(SPREAD, 'get', '503')).toContain('retry-after');
+    // Answered before the limit counts: no limit headers on a 401.
+    expect(headersOf(SPREAD, 'get', '401')).not.toContain('ratelimit-limit');
+    for (const methods of Object.values(doc.paths))
+      for (const o of Object.values(methods))
+        for (const r of Object.values(o.responses))
+          expect(Object.keys(r.headers ?? {})).toContain('x-request-id');
+  });
+
+  it('makes the batch result a union that narrows on status', () => {
+    const body = op(BATCH, 'post').responses['200']?.content?.['application/json']?.schema as Json;
+    const items = ((body.properties as Record<string, Json>).results as Json).items as Json;
+    const branches = items.oneOf as Json[];
+    expect(branches).toHaveLength(2);
+    const status = (b: Json) => (b.properties as Record<string, Json>).status;
+    expect(status(branches[0]!)).toMatchObject({ enum: [200] });
+    expect(branches[0]!.required).toEqual(['status', 'body']);
+    expect(status(branches[1]!)).toMatchObject({ enum: [...BATCH_ITEM_ERROR_STATUSES] });
+    expect(branches[1]!.required).toEqual(['status', 'error']);
+  });
+
+  it("describes the drop-in answer: the upstream's envelope, and its data field by field", () => {
+    const media = op(DROP_IN_PATH, 'get').responses['200']?.content?.['application/json'];
+    const [success, failure] = (media?.schema.anyOf ?? []) as Json[];
+    const props = (b: Json | undefined) => (b?.properties ?? {}) as Record<string, Json>;
+    expect(props(success).code).toMatchObject({ enum: [0] });
+    expect(props(failure).code?.enum).toEqual(DROP_IN_ANSWER_CODES.filter((c) => c !== 0));
+    for (const b of [success, failure])
+      expect(b?.required).toEqual(
+        expect.arrayContaining(['code', 'message', 'requestId', 'recordTime', 'data']),
+      );
+    const data = props(success).data as Json;
+    expect(Object.keys(data.properties as Json)).toEqual(
+      expect.arrayContaining(['avg_duration', 'interact_rate', 'item_rate', 'expect_cpm', 'base_resp']),
+    );
+    expect(undescribed(data, 'data')).toEqual([]);
+    expect(media?.example).toMatchObject({ code: 0, data: { play_mid: '3642403' } });
+  });
+
+  it('gives the normalised answer a real example, computed from the upstream doc example', () => {
+    const media = op(SPREAD, 'get').responses['200']?.content?.['application/json'];
+    expect(media?.example).toMatchObject({
+      authorId: '7012345678901234567',
+      metrics: { playMedian: 3642403, expectedCpm: { s1to20: 5618 }, itemRate: { interactRate: null } },
+    });
   });
 
   it('declares both key schemes and applies them to every keyed route', () => {

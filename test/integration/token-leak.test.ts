@@ -1,9 +1,10 @@
 // Every upstream scenario through a real gateway; afterwards the upstream token (and a caller's token)
-// must be in none of the captured log lines and response bodies.
+// must be in none of the captured log lines and response bodies. The same for a caller's gateway key
+// sent as `token=` on the drop-in route, where JustOneAPI clients put it.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DROP_IN_PATH } from '../../src/routes/drop-in.js';
 import type { UpstreamGate } from '../../src/upstream/client.js';
-import { type Gateway, startGateway, TEST_TOKEN } from '../helpers/gateway.js';
+import { CALLER_KEY, type Gateway, startGateway, TEST_TOKEN } from '../helpers/gateway.js';
 
 const CALLER_TOKEN = `tok_${'c0ffee'.repeat(4)}`;
 const path = (id: string, query = '') => `/v1/authors/${id}/spread-info${query}`;
@@ -95,6 +96,61 @@ describe('the upstream token', () => {
       expect(body).not.toContain(TEST_TOKEN);
       expect(body).not.toContain(CALLER_TOKEN);
       expect(body).not.toContain('token=');
+    }
+  });
+});
+
+describe("a caller's gateway key sent as token= on the drop-in route", () => {
+  let keyed: Gateway;
+  const answers: Array<{ code: unknown; body: string }> = [];
+  beforeAll(async () => {
+    const openGate: UpstreamGate = { beforeCall: async () => {}, afterCall: () => {} };
+    keyed = await startGateway({
+      redis: 'none',
+      env: { LOG_LEVEL: 'trace', UPSTREAM_TIMEOUT_MS: '500', API_KEYS: `svc:${CALLER_KEY}` },
+      overrides: { upstreamGate: openGate },
+    });
+    const run = `keyleak${Date.now().toString(36)}`;
+    const ids = ['ok', 'ok', 'notfound', 'code301', 'code302', 'code303', 'code100', 'code500', 'http502'];
+    const urls = [
+      ...ids.map((id) => `${DROP_IN_PATH}?oAuthorId=${id}${run}&token=${CALLER_KEY}`),
+      `${DROP_IN_PATH}?oAuthorId=hang${run}&token=${CALLER_KEY}`,
+      `${DROP_IN_PATH}?token=${CALLER_KEY}&oAuthorId=ok${run}&platform=TV`,
+      `${DROP_IN_PATH}?oAuthorId=ok${run}&token=${CALLER_KEY}&token=${CALLER_KEY}`,
+      `${DROP_IN_PATH}?oAuthorId=ok${run}&token=${CALLER_KEY}x`,
+      `/v1/authors/ok${run}/spread-info?token=${CALLER_KEY}`,
+    ];
+    for (const url of urls) {
+      const res = await keyed.get(url);
+      answers.push({ code: (res.json as { code?: unknown }).code, body: res.body });
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  });
+  afterAll(async () => {
+    await keyed?.close();
+  });
+
+  it('was used: it let the caller in, and the upstream saw only the gateway token', () => {
+    expect(answers.slice(0, 9).map((a) => a.code)).toEqual([0, 0, 201, 301, 302, 303, 500, 500, 500]);
+    expect(answers.slice(9, 13).map((a) => a.code)).toEqual([301, 400, 100, 100]);
+    expect(keyed.sim.calls.every((c) => c.tokenSeen && !JSON.stringify(c.query).includes(CALLER_KEY))).toBe(
+      true,
+    );
+  });
+
+  it('is masked in every log line, and in no body', () => {
+    const lines = keyed.logs.flatMap((l) => l.split('\n')).filter(Boolean);
+    expect(lines.filter((l) => l.includes('token=%5BREDACTED%5D')).length).toBeGreaterThanOrEqual(
+      answers.length,
+    );
+    for (const line of lines) {
+      expect(line).not.toContain(CALLER_KEY);
+      expect(line).not.toContain(TEST_TOKEN);
+      expect(line).not.toMatch(/token=(?!%5BREDACTED%5D)/);
+    }
+    for (const body of keyed.bodies) {
+      expect(body).not.toContain(CALLER_KEY);
+      expect(body).not.toContain(TEST_TOKEN);
     }
   });
 });

@@ -9,6 +9,7 @@ import {
   ttlSeconds,
   type Windows,
 } from '../../src/cache/entry.js';
+import { upstreamEnvelopeJson } from '../../src/http/present.js';
 
 const T0 = Date.UTC(2026, 10, 29, 3, 0, 0);
 const W: Windows = { freshMs: 10_000, staleMs: 20_000, notFoundMs: 5_000 };
@@ -75,8 +76,36 @@ describe('entryEtag', () => {
 
 describe('isCacheEntry', () => {
   it('accepts what the cache writes', () => {
-    const entries: CacheEntry[] = [ok(), ok({ requestId: null }), notFound(), notFound({ requestId: 'r' })];
+    const entries: CacheEntry[] = [
+      ok(),
+      ok({ requestId: null }),
+      ok({ message: 'success', recordTime: '2026-11-29T03:00:00Z' }),
+      ok({ message: null, recordTime: null }),
+      notFound(),
+      notFound({ requestId: 'r' }),
+    ];
     for (const e of entries) expect(isCacheEntry(JSON.parse(JSON.stringify(e)))).toBe(true);
+  });
+
+  it('reads entries written before message and recordTime were kept, and answers them in the envelope', () => {
+    const old = JSON.parse(
+      '{"kind":"ok","data":{"play_mid":"1"},"fetchedAt":1795921200456,"requestId":"r-1"}',
+    );
+    expect(isCacheEntry(old)).toBe(true);
+    expect(JSON.parse(upstreamEnvelopeJson(old, 'gw-1'))).toEqual({
+      code: 0,
+      message: 'success',
+      requestId: 'r-1',
+      recordTime: '2026-11-29T03:00:00Z',
+      data: { play_mid: '1' },
+    });
+    // What the upstream sent wins; a missing upstream request id is replaced by the gateway's.
+    const kept = ok({ requestId: null, message: null, recordTime: '2026-01-02T03:04:05Z' });
+    expect(JSON.parse(upstreamEnvelopeJson(kept, 'gw-2'))).toMatchObject({
+      message: null,
+      requestId: 'gw-2',
+      recordTime: '2026-01-02T03:04:05Z',
+    });
   });
 
   it.each([
@@ -95,6 +124,8 @@ describe('isCacheEntry', () => {
     ['an infinite fetchedAt', { ...notFound(), fetchedAt: Number.POSITIVE_INFINITY }],
     ['a numeric requestId', { ...ok(), requestId: 7 }],
     ['a missing requestId', { kind: 'not_found', fetchedAt: T0 }],
+    ['a numeric message', { ...ok(), message: 5 }],
+    ['an object recordTime', { ...ok(), recordTime: {} }],
   ])('rejects %s', (_name, value) => {
     expect(isCacheEntry(value)).toBe(false);
   });

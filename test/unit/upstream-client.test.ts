@@ -114,6 +114,19 @@ describe('request', () => {
     expectNoSecrets({ result, records });
   });
 
+  it("keeps the upstream's message and recordTime as sent, short strings or null", async () => {
+    const sent = (await run(client())).result;
+    expect(sent).toMatchObject({ message: 'success', recordTime: expect.stringMatching(/^\d{4}-.+Z$/) });
+    const body = (message: unknown, recordTime: unknown) =>
+      JSON.stringify({ code: 0, message, recordTime, requestId: 'r-1', data: { play_mid: '1' } });
+    sim.script([
+      { httpStatus: 200, body: body(null, '2025-12-31T14:55:21Z') },
+      { httpStatus: 200, body: body('x'.repeat(600), 1767192921) },
+    ]);
+    expect((await run(client())).result).toMatchObject({ message: null, recordTime: '2025-12-31T14:55:21Z' });
+    expect((await run(client())).result).toMatchObject({ message: null, recordTime: null });
+  });
+
   it('answers code 201 as not found, billed', async () => {
     const { result, records } = await run(client(), params({ oAuthorId: 'notfound1' }));
     expect(result?.kind).toBe('not_found');
