@@ -4,7 +4,7 @@
 // Without these a client trickling a body one byte at a time holds a socket and a file descriptor for
 // as long as it likes (Fastify's default requestTimeout is 0: none).
 import { randomUUID } from 'node:crypto';
-import type { ServerOptions } from 'node:http';
+import { maxHeaderSize, type ServerOptions } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
@@ -33,6 +33,12 @@ const CLIENT_ERRORS: Record<string, GatewayError> = {
     408,
     'REQUEST_TIMEOUT',
     'the request was not received in time (headers and body)',
+  ),
+  // Node's parser refuses headers over --max-http-header-size (16 KiB by default).
+  HPE_HEADER_OVERFLOW: new GatewayError(
+    431,
+    'HEADERS_TOO_LARGE',
+    `the request headers are too large (at most ${maxHeaderSize} bytes in all)`,
   ),
 };
 const BAD_REQUEST = new GatewayError(400, 'INVALID_REQUEST', 'the request could not be parsed as HTTP');
