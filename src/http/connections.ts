@@ -81,11 +81,12 @@ export function clientErrorHandler(this: FastifyInstance, err: NodeJS.ErrnoExcep
  * the socket is somehow still open after a short drain, it is destroyed.
  */
 async function earlyAnswerClose(app: FastifyInstance) {
+  // `complete` is false until Node's parser has the whole body (undefined on app.inject requests).
   app.addHook('onSend', async (request, reply) => {
-    if (!request.raw.complete) reply.header('connection', 'close');
+    if (request.raw.complete === false) reply.header('connection', 'close');
   });
   app.addHook('onResponse', async (request) => {
-    if (request.raw.complete) return;
+    if (request.raw.complete !== false) return;
     const socket = request.raw.socket;
     if (socket.destroyed) return;
     const timer = setTimeout(() => socket.destroy(), EARLY_ANSWER_DRAIN_MS).unref();
