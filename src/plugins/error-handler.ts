@@ -128,15 +128,10 @@ async function errorHandlerPlugin(app: FastifyInstance) {
     return reply.code(gw.statusCode).type(JSON_TYPE).send(errorBody(request.id, gw));
   });
 
+  // The path is not echoed: it is the caller's text, and may hold a credential (`/x;token=…`).
   app.setNotFoundHandler((request, reply) => {
-    reply
-      .code(404)
-      .send(
-        errorBody(
-          request.id,
-          new GatewayError(404, 'NOT_FOUND', `no route for ${request.method} ${request.url.split('?')[0]}`),
-        ),
-      );
+    const message = `no route for ${request.method} at this path (the routes are listed at /openapi.json)`;
+    reply.code(404).send(errorBody(request.id, new GatewayError(404, 'NOT_FOUND', message)));
   });
 }
 

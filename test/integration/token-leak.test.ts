@@ -49,6 +49,12 @@ beforeAll(async () => {
     [path(`ok${run}`, '?foo=1&platform=TV'), 400],
     [`${DROP_IN_PATH}?oAuthorId=ok${run}&token=${CALLER_TOKEN}`, 200],
     [`/nowhere?token=${CALLER_TOKEN}`, 404],
+    // Matrix and path parameters: masked in the logged URL, and the path is not echoed in the 404.
+    [`/nowhere;token=${CALLER_TOKEN}`, 404],
+    [`/nowhere/token=${CALLER_TOKEN}/x`, 404],
+    [`${DROP_IN_PATH};token=${CALLER_TOKEN}?oAuthorId=ok${run}`, 404],
+    [`${path(`ok${run};token=${CALLER_TOKEN}`)}`, 400],
+    [`${path(`ok${run}`)}?platform=SHORT_VIDEO;token=${CALLER_TOKEN}`, 400],
   ];
   for (const [url, status] of expected) {
     expect(await ask(url), url).toBe(status);
