@@ -183,7 +183,7 @@ function parseParams(sp: URLSearchParams): SpreadParams | { invalid: string } {
 
 /** What one call answers: an envelope, or one of the transport failures a Behaviour can ask for. */
 type Reply =
-  | { code: number; message?: string; data?: unknown }
+  | { code: number; message?: string; data?: unknown; requestId?: string }
   | Exclude<Behaviour, { code: number } | { delayMs: number }>;
 
 // The transport-failure variants are single-key objects whose key is the outcome's name.
@@ -230,6 +230,7 @@ export async function startSimUpstream(opts: SimUpstreamOptions = {}): Promise<S
     if (id.startsWith('reset')) return { reset: true };
     if (httpStatus !== undefined && httpStatus >= 200 && httpStatus <= 599) return { httpStatus };
     if (code) return { code };
+    if (id.startsWith('echotoken')) return echoToken(p, token);
     if (id.startsWith('flaky301') && !seenTuples.has(tupleKey(p))) {
       seenTuples.add(tupleKey(p));
       return { code: 301 };
@@ -254,7 +255,7 @@ export async function startSimUpstream(opts: SimUpstreamOptions = {}): Promise<S
         : JSON.stringify({
             code: reply.code,
             message: reply.message ?? MESSAGES[reply.code] ?? 'error',
-            requestId: randomUUID(),
+            requestId: reply.requestId ?? randomUUID(),
             data: reply.code === 0 ? (reply.data ?? null) : null,
           });
     res.writeHead(200, { 'content-type': 'application/json; charset=utf-8' }).end(body);
@@ -360,6 +361,25 @@ export async function startSimUpstream(opts: SimUpstreamOptions = {}): Promise<S
         for (const s of sockets) s.destroy();
       });
       return closing;
+    },
+  };
+}
+
+/**
+ * An upstream (or a proxy) that echoes the request back: the token in the request id, in values
+ * (plain, URL-encoded, inside a URL) and in keys, at the top and nested (author ids `echotoken…`).
+ */
+function echoToken(p: SpreadParams, token: string): Reply {
+  const data = simSpreadData(p);
+  const url = `https://api.justoneapi.com${SIM_PATH}?oAuthorId=${p.oAuthorId}&token=${encodeURIComponent(token)}`;
+  return {
+    code: 0,
+    requestId: `req-${token}`,
+    data: {
+      ...data,
+      echo_url: url,
+      [`echo_${token}`]: token,
+      item_rate: { ...(data['item_rate'] as object), [token]: { nested: [token, { url }] } },
     },
   };
 }

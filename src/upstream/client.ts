@@ -5,6 +5,7 @@ import { Pool } from 'undici';
 import type { GatewayError } from '../errors.js';
 import { classifyBusinessCode, isBilled, retriesExhausted, upstreamError, upstreamTimeout } from './codes.js';
 import { type SpreadParams, upstreamSearchParams } from './params.js';
+import { type Scrub, scrubJson, secretScrubber } from './untrusted.js';
 
 export const UPSTREAM_PATH = '/api/douyin-xingtu/gw/api/data_sp/get_author_spread_info/v1';
 const MAX_BODY_BYTES = 1024 * 1024;
@@ -47,8 +48,11 @@ export class UpstreamClient {
   private readonly pool: Pool;
   private readonly retryBaseMs: number;
   private readonly maxRetries301: number;
+  /** Takes the token out of whatever the upstream echoes back (untrusted.ts). */
+  private readonly scrub: Scrub;
 
   constructor(private readonly opts: UpstreamClientOptions) {
+    this.scrub = secretScrubber(opts.token);
     this.pool = new Pool(new URL(opts.baseUrl).origin, {
       connections: opts.connections ?? 64,
       keepAliveTimeout: 30_000,
@@ -132,7 +136,7 @@ export class UpstreamClient {
     }
     if (httpStatus !== 200)
       return done('http_error', { error: upstreamError(`the upstream answered HTTP ${httpStatus}`) });
-    const envelope = parseEnvelope(text);
+    const envelope = parseEnvelope(text, this.scrub);
     if (!envelope)
       return done('malformed', { error: upstreamError('the upstream answered a malformed body') });
     const { code, requestId } = envelope;
@@ -165,7 +169,11 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-function parseEnvelope(text: string): { code: number; data: unknown; requestId: string | null } | null {
+/** The envelope, with every string the gateway keeps from it scrubbed of the token. */
+function parseEnvelope(
+  text: string,
+  scrub: Scrub,
+): { code: number; data: unknown; requestId: string | null } | null {
   let body: unknown;
   try {
     body = JSON.parse(text);
@@ -176,7 +184,11 @@ function parseEnvelope(text: string): { code: number; data: unknown; requestId: 
   const code = typeof body.code === 'string' && /^\d+$/.test(body.code) ? Number(body.code) : body.code;
   if (typeof code !== 'number' || !Number.isInteger(code)) return null;
   const rid = body.requestId ?? body.request_id;
-  return { code, data: body.data, requestId: typeof rid === 'string' && rid.length <= 128 ? rid : null };
+  return {
+    code,
+    data: scrubJson(body.data, scrub),
+    requestId: typeof rid === 'string' && rid.length <= 128 ? scrub(rid) : null,
+  };
 }
 
 async function readLimited(body: AsyncIterable<Buffer>, limit: number): Promise<string> {

@@ -114,6 +114,17 @@ describe('request', () => {
     expectNoSecrets({ result, records });
   });
 
+  it('takes the token out of everything an echoing upstream sends back, before anyone keeps it', async () => {
+    const { result, records, error } = await run(client(), params({ oAuthorId: 'echotoken1' }));
+    expect(error).toBeUndefined();
+    expect(result).toMatchObject({ kind: 'ok', requestId: 'req-[REDACTED]' });
+    expect(records[0]!.requestId).toBe('req-[REDACTED]');
+    const data = result?.kind === 'ok' ? result.data : {};
+    expect(data['echo_[REDACTED]']).toBe('[REDACTED]');
+    expect(JSON.stringify(data)).toContain('&token=[REDACTED]');
+    expect(JSON.stringify({ result, records })).not.toContain(TOKEN);
+  });
+
   it('answers code 201 as not found, billed', async () => {
     const { result, records } = await run(client(), params({ oAuthorId: 'notfound1' }));
     expect(result?.kind).toBe('not_found');
