@@ -5,7 +5,7 @@ import { Pool } from 'undici';
 import type { GatewayError } from '../errors.js';
 import { classifyBusinessCode, isBilled, retriesExhausted, upstreamError, upstreamTimeout } from './codes.js';
 import { type SpreadParams, upstreamSearchParams } from './params.js';
-import { type Scrub, scrubJson, secretScrubber } from './untrusted.js';
+import { OUT_OF_BOUNDS, type Scrub, scrubJson, secretScrubber } from './untrusted.js';
 
 export const UPSTREAM_PATH = '/api/douyin-xingtu/gw/api/data_sp/get_author_spread_info/v1';
 const MAX_BODY_BYTES = 1024 * 1024;
@@ -127,9 +127,11 @@ export class UpstreamClient {
       });
       httpStatus = res.statusCode;
       text = await readLimited(res.body, MAX_BODY_BYTES);
-    } catch {
+    } catch (err) {
       // Never pass undici's error on: its message could one day include the request path (and token).
       if (ac.signal.aborted) return done('timeout', { error: upstreamTimeout(timeoutMs) });
+      if (err instanceof BodyTooLarge)
+        return done('malformed', { error: upstreamError('the upstream answered a body over 1 MiB') });
       return done('network', { error: upstreamError('the upstream connection failed') });
     } finally {
       clearTimeout(timer);
@@ -143,6 +145,16 @@ export class UpstreamClient {
     const verdict = classifyBusinessCode(code);
     switch (verdict.kind) {
       case 'ok':
+        if (envelope.data === OUT_OF_BOUNDS) {
+          return done('malformed', {
+            code,
+            requestId,
+            error: upstreamError(
+              'the upstream answered data nested or sized beyond what the gateway accepts',
+              0,
+            ),
+          });
+        }
         if (!isPlainObject(envelope.data)) {
           return done('malformed', {
             code,
@@ -169,7 +181,8 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-/** The envelope, with every string the gateway keeps from it scrubbed of the token. */
+/** The envelope, with every string the gateway keeps from it scrubbed of the token; `data` is
+ *  OUT_OF_BOUNDS when deeper or larger than UPSTREAM_DATA_BOUNDS. */
 function parseEnvelope(
   text: string,
   scrub: Scrub,
@@ -191,12 +204,14 @@ function parseEnvelope(
   };
 }
 
+class BodyTooLarge extends Error {}
+
 async function readLimited(body: AsyncIterable<Buffer>, limit: number): Promise<string> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of body) {
     size += chunk.length;
-    if (size > limit) throw new Error('upstream body too large');
+    if (size > limit) throw new BodyTooLarge('upstream body too large');
     chunks.push(chunk);
   }
   return Buffer.concat(chunks).toString('utf8');

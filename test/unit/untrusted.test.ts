@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { SCRUBBED, scrubJson, secretScrubber } from '../../src/upstream/untrusted.js';
+import {
+  OUT_OF_BOUNDS,
+  SCRUBBED,
+  scrubJson,
+  secretScrubber,
+  UPSTREAM_DATA_BOUNDS,
+} from '../../src/upstream/untrusted.js';
 
 // A token with characters that URL-encoding changes, so every form differs from the others.
 const TOKEN = 'tok a/b+c=d&e';
@@ -47,8 +53,19 @@ describe('scrubJson', () => {
 
   it('walks 100 000 levels of nesting without overflowing the stack', () => {
     const deep = JSON.parse(`${'['.repeat(100_000)}"${TOKEN}"${']'.repeat(100_000)}`);
-    let v = scrubJson(deep, scrub);
+    let v = scrubJson(deep, scrub, { maxDepth: Infinity, maxValues: Infinity });
     for (let i = 0; i < 100_000; i++) v = (v as unknown[])[0];
     expect(v).toBe(SCRUBBED);
+  });
+
+  it('answers OUT_OF_BOUNDS past the depth or the number of values, and not at them', () => {
+    const nested = (levels: number) => JSON.parse(`${'['.repeat(levels)}1${']'.repeat(levels)}`);
+    const { maxDepth, maxValues } = UPSTREAM_DATA_BOUNDS;
+    expect(scrubJson(nested(maxDepth), scrub)).toEqual(nested(maxDepth));
+    expect(scrubJson(nested(maxDepth + 1), scrub)).toBe(OUT_OF_BOUNDS);
+    expect(scrubJson(nested(1_000_000), scrub)).toBe(OUT_OF_BOUNDS);
+    const wide = (n: number) => ({ a: Array.from({ length: n - 1 }, (_, i) => i) });
+    expect(scrubJson(wide(maxValues), scrub)).toEqual(wide(maxValues));
+    expect(scrubJson(wide(maxValues + 1), scrub)).toBe(OUT_OF_BOUNDS);
   });
 });

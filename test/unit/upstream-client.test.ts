@@ -243,6 +243,17 @@ describe('failures', () => {
     ['unknown code 999', { code: 999 }, { outcome: 'error', code: 999, billed: false }, 999],
     ['code 500', { code: 500 }, { outcome: 'error', code: 500, billed: false }, 500],
     ['connection reset', { reset: true }, { outcome: 'network', code: null, httpStatus: null }],
+    [
+      'a body over 1 MiB',
+      { httpStatus: 200, body: `{"code":0,"data":{"a":"${'x'.repeat(1024 * 1024)}"}}` },
+      { outcome: 'malformed', code: null, httpStatus: 200 },
+    ],
+    [
+      'data nested deeper than 32 levels',
+      { code: 0, rawData: `${'['.repeat(1000)}${']'.repeat(1000)}` },
+      { outcome: 'malformed', code: 0, billed: true },
+      0,
+    ],
   ];
 
   it.each(cases)('%s gives 502 after exactly one call', async (_name, behaviour, record, upstreamCode) => {
