@@ -3,6 +3,7 @@
 import { createRequire } from 'node:module';
 import { type FastifyReply, type FastifyRequest, type FastifyServerOptions, LogController } from 'fastify';
 import type { Config } from './config.js';
+import { LogDestination } from './log-destination.js';
 
 export const REDACT_PATHS = [
   'token',
@@ -90,7 +91,9 @@ export function loggerOptions(config: Config, destination?: NodeJS.WritableStrea
   return {
     level: config.LOG_LEVEL,
     redact: { paths: REDACT_PATHS, censor: '[REDACTED]' },
-    ...(destination ? { stream: destination } : {}),
+    // Never pino's default (fd 1 from the thread pool, flushed synchronously at exit): a stalled or
+    // broken stdout must not keep SIGTERM from ending the process (log-destination.ts).
+    ...(pretty ? {} : { stream: destination ?? new LogDestination() }),
     ...(pretty
       ? {
           transport: {
