@@ -22,12 +22,17 @@ const v1 = (id: string) => `/v1/authors/${id}/spread-info`;
 const dropIn = (id: string) => `${DROP_IN_PATH}?oAuthorId=${id}`;
 
 describe('upstream data beyond the bounds', () => {
-  it('100 000 levels deep: 502 UPSTREAM_ERROR on both routes, not a 500', async () => {
-    for (const url of [v1('deep100000a'), dropIn('deep100000b')]) {
-      const res = await gw.get(url, key);
-      expect(res.status, res.body.slice(0, 300)).toBe(502);
-      expect(res.json).toMatchObject({ error: { code: 'UPSTREAM_ERROR' } });
-    }
+  it('100 000 levels deep: UPSTREAM_ERROR on both routes, not a 500', async () => {
+    const res = await gw.get(v1('deep100000a'), key);
+    expect(res.status, res.body.slice(0, 300)).toBe(502);
+    expect(res.json).toMatchObject({ error: { code: 'UPSTREAM_ERROR' } });
+    // The drop-in route carries the gateway's error (HTTP 502 today; the contract's upstream-shaped
+    // HTTP 200 with business code 500 once that route maps every failure).
+    const dropped = await gw.get(dropIn('deep100000b'), key);
+    expect([502, 200], dropped.body.slice(0, 300)).toContain(dropped.status);
+    expect(dropped.json).toMatchObject(
+      dropped.status === 502 ? { error: { code: 'UPSTREAM_ERROR' } } : { code: 500, data: null },
+    );
     // Nothing was stored, so nothing half-broken is served later either.
     expect(gw.sim.callsFor('deep100000a')).toHaveLength(1);
     expect((await gw.get(v1('deep100000a'), key)).status).toBe(502);
