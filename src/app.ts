@@ -12,6 +12,7 @@ import { localCoordinator } from './cache/store.js';
 import { TieredStore } from './cache/tiered-store.js';
 import type { Config } from './config.js';
 import { GatewayError, upstreamUnavailable } from './errors.js';
+import { clientErrorHandler, earlyAnswerClosePlugin, httpServerOptions } from './http/connections.js';
 import { trustProxyOption } from './http/trust-proxy.js';
 import { AuthFailureLimiter } from './limits/auth-failures.js';
 import { type GovernorTuning, UpstreamGovernor } from './limits/governor.js';
@@ -64,6 +65,11 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
     },
     bodyLimit: 64 * 1024,
+    // A whole request (headers and body) within REQUEST_TIMEOUT_MS, else 408 and the socket closed
+    // (http/connections.ts). Fastify sets requestTimeout on the server after creating it.
+    requestTimeout: config.REQUEST_TIMEOUT_MS,
+    http: httpServerOptions(config.REQUEST_TIMEOUT_MS),
+    clientErrorHandler,
     logController: new GatewayLogController(),
     trustProxy: trustProxyOption(config.TRUST_PROXY),
     // Errors the router raises before any hook (bad percent-encoding) get the contract's body too.
@@ -168,6 +174,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   if (redis) readiness.push({ name: 'redis', check: () => (redis.up ? null : 'Redis is not reachable') });
   if (jwt) readiness.push(jwt.keys.readiness());
   await app.register(errorHandler);
+  await app.register(earlyAnswerClosePlugin);
   await app.register(openapi);
   await app.register(observability, { metrics, readiness });
   await app.register(authPlugin, { config, jwt, failures, metrics });

@@ -160,6 +160,8 @@ export const envSchema = z.object({
     .default('sub'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   SHUTDOWN_GRACE_MS: int(0).default(10_000),
+  // A client must send a whole request (headers and body) within this; past it: 408, socket closed.
+  REQUEST_TIMEOUT_MS: int(100, 3_600_000).default(30_000),
 });
 
 type Env = z.output<typeof envSchema>;

@@ -1,8 +1,9 @@
 // pino options: JSON in production, pretty on a TTY; secrets redacted by path, and the request URL
-// logged with any `token` parameter masked (the drop-in route accepts and drops one).
+// logged with credentials masked wherever they are in it (the drop-in route accepts a `token`).
 import { createRequire } from 'node:module';
 import { type FastifyReply, type FastifyRequest, type FastifyServerOptions, LogController } from 'fastify';
 import type { Config } from './config.js';
+import { LogDestination } from './log-destination.js';
 
 export const REDACT_PATHS = [
   'token',
@@ -20,29 +21,79 @@ export const REDACT_PATHS = [
   'JUSTONEAPI_TOKEN',
 ];
 
-/** Masks credentials in a request URL so it can be logged. */
-export function safeUrl(url: string): string {
+// Parameter names whose values are credentials, wherever they appear in a URL: the query, matrix
+// parameters (`/path;token=…`) and `name=value` path segments.
+const SECRET_NAME = /token|key|secret|passw|pwd|authorization|credential|signature|jwt/i;
+// A JWT anywhere in the URL (a path parameter, an unnamed value) is a credential too.
+const JWT_LIKE = /^eyJ[\w-]*\.[\w-]+\.[\w-]*$/;
+const MASK = '%5BREDACTED%5D';
+
+/**
+ * Masks credentials in a request URL so it can be logged: values of parameters named like a secret
+ * (query, matrix and path `name=value`), JWT-shaped pieces, and any piece that contains one of
+ * `secrets` (the gateway's token and keys) even percent-encoded.
+ */
+export function safeUrl(url: string, secrets: readonly string[] = []): string {
+  // Most URLs have nothing to mask: no `=`, `;`, `%` or `+`, no known secret, no JWT's dots.
+  if (!/[=;%+.]/.test(url) && !secrets.some((s) => url.includes(s))) return url;
   const q = url.indexOf('?');
-  if (q < 0) return url;
-  const params = new URLSearchParams(url.slice(q + 1));
-  let changed = false;
-  for (const name of [...params.keys()]) {
-    if (/token|key|secret|password|authorization/i.test(name)) {
-      params.set(name, '[REDACTED]');
-      changed = true;
-    }
+  const path = q < 0 ? url : url.slice(0, q);
+  const masked = path
+    .split('/')
+    .map((segment) => maskPieces(segment, /([;&,])/, secrets))
+    .join('/');
+  return q < 0 ? masked : `${masked}?${maskPieces(url.slice(q + 1), /([&;])/, secrets, true)}`;
+}
+
+function maskPieces(text: string, separators: RegExp, secrets: readonly string[], form = false): string {
+  // split with a capturing group keeps the separators, so the URL is rebuilt as it came.
+  return text
+    .split(separators)
+    .map((piece, i) => (i % 2 === 1 ? piece : maskPiece(piece, secrets, form)))
+    .join('');
+}
+
+function maskPiece(piece: string, secrets: readonly string[], form: boolean): string {
+  if (piece === '') return piece;
+  const eq = piece.indexOf('=');
+  const name = eq < 0 ? '' : piece.slice(0, eq);
+  if (eq >= 0 && SECRET_NAME.test(decode(name, form))) return `${name}=${MASK}`;
+  const decoded = decode(piece, form);
+  const value = eq < 0 ? decoded : decode(piece.slice(eq + 1), form);
+  if (JWT_LIKE.test(value) || secrets.some((s) => decoded.includes(s))) {
+    return eq < 0 ? MASK : `${name}=${MASK}`;
   }
-  return changed ? `${url.slice(0, q)}?${params}` : url;
+  return piece;
+}
+
+function decode(s: string, form: boolean): string {
+  const text = form ? s.replaceAll('+', ' ') : s;
+  if (!text.includes('%')) return text;
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
+}
+
+/** What must never be logged in clear: the upstream token and every caller's key. */
+export function configSecrets(config: Config): string[] {
+  const all = [config.JUSTONEAPI_TOKEN, ...config.API_KEYS.map((k) => k.key)];
+  for (const k of config.ADMIN_API_KEYS) all.push(k.key);
+  return all.filter((s): s is string => typeof s === 'string' && s.length >= 8);
 }
 
 type LoggerOptions = Exclude<FastifyServerOptions['logger'], boolean | undefined>;
 
 export function loggerOptions(config: Config, destination?: NodeJS.WritableStream): LoggerOptions {
+  const secrets = configSecrets(config);
   const pretty = !destination && process.stdout.isTTY && config.NODE_ENV !== 'production' && hasPinoPretty();
   return {
     level: config.LOG_LEVEL,
     redact: { paths: REDACT_PATHS, censor: '[REDACTED]' },
-    ...(destination ? { stream: destination } : {}),
+    // Never pino's default (fd 1 from the thread pool, flushed synchronously at exit): a stalled or
+    // broken stdout must not keep SIGTERM from ending the process (log-destination.ts).
+    ...(pretty ? {} : { stream: destination ?? new LogDestination() }),
     ...(pretty
       ? {
           transport: {
@@ -61,7 +112,7 @@ export function loggerOptions(config: Config, destination?: NodeJS.WritableStrea
       }) {
         return {
           method: req.method,
-          url: safeUrl(req.url),
+          url: safeUrl(req.url, secrets),
           remoteAddress: req.ip ?? req.socket?.remoteAddress,
           userAgent: req.headers['user-agent'],
         };
@@ -106,5 +157,11 @@ export class GatewayLogController extends LogController {
     };
     if (error) reply.log.error({ ...fields, err: error }, 'request errored');
     else reply.log.info(fields, 'request completed');
+  }
+
+  /** Fastify's own line names the raw URL; this one goes through the masking req serializer. */
+  override routeNotFound(request: FastifyRequest): void {
+    if (this.isLogDisabled(request)) return;
+    request.log.info({ req: request }, 'route not found');
   }
 }

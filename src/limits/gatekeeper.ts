@@ -1,6 +1,7 @@
 // Who decides: the shared gate in Redis whenever it answers, this process otherwise, with the
 // per-instance shares (rate / EXPECTED_INSTANCES, and that part of what is left of today's quota).
-// Whatever Redis says is mirrored locally, so the fallback starts from the last shared state.
+// Whatever Redis says is mirrored locally, so the fallback starts from the last shared state (the
+// rate schedule included), and what was handed out meanwhile is passed back when Redis answers.
 import type { FastifyBaseLogger } from 'fastify';
 import type { Config } from '../config.js';
 import type { RedisConnection } from '../redis/connection.js';
@@ -64,9 +65,15 @@ export class Gatekeeper {
     const ctx = this.context(now);
     if (this.shared && this.o.redis?.up) {
       const unsynced = this.local.unsynced(ctx.dayId);
+      // Slots handed out in-process while Redis was away: the shared schedule starts after them.
+      const handoff = this.local.handoff();
       try {
-        const v = await this.shared.gate(mode, ctx, maxWaitMs, unsynced);
+        const v = await this.shared.gate(mode, ctx, maxWaitMs, unsynced, handoff - now);
         this.local.synced(unsynced);
+        this.local.handedOff(handoff);
+        // And the other way: should Redis go, the in-process schedule starts after the shared one.
+        if (v.kind !== 'refuse' && v.tatAheadMs !== undefined)
+          this.local.mirrorTat(Date.now() + v.tatAheadMs);
         this.sharedAnswered(true);
         if (v.kind === 'refuse') this.local.applyRefusal(Date.now(), v, ctx.dayId);
         if (v.quotaUsed !== undefined) this.knownUsed = { dayId: ctx.dayId, used: v.quotaUsed };

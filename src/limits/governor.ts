@@ -1,7 +1,6 @@
 // Upstream governance: a global rate budget (GCRA), a daily quota and business-code back-off,
 // shared by all instances through Redis (gatekeeper.ts decides where). This file is what the
 // upstream client and the operations routes see: waiting, refusals, logs, gauges, readiness.
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Config } from '../config.js';
 import { upstreamUnavailable } from '../errors.js';
@@ -13,6 +12,7 @@ import { CREDENTIAL_CODES } from '../upstream/codes.js';
 import { type BackoffPolicy, type CircuitPolicy, DEFAULT_BACKOFF, DEFAULT_CIRCUIT } from './backoff.js';
 import { Gatekeeper } from './gatekeeper.js';
 import { logEffect, refusalError, refusalMetricReason } from './refusals.js';
+import { Sleepers } from './sleepers.js';
 import type { CallEvent } from './types.js';
 
 export interface GovernorTuning {
@@ -45,7 +45,8 @@ export class UpstreamGovernor implements UpstreamGate {
   private readonly keeper: Gatekeeper;
   /** Kept free at the end of a request's deadline: a call cut short may still be billed. */
   private readonly callReserveMs: number;
-  private readonly closing = new AbortController();
+  /** Budget waits; close() ends them (no listener per waiter on a shared signal: sleepers.ts). */
+  private readonly sleepers = new Sleepers();
   private readonly pending = new Set<Promise<void>>();
   private readonly timer: NodeJS.Timeout;
   private probeSince: number | null = null;
@@ -79,7 +80,7 @@ export class UpstreamGovernor implements UpstreamGate {
     if (v.kind === 'wait') {
       this.opts.metrics.budgetWaits.inc();
       try {
-        await sleep(v.waitMs, undefined, { signal: this.closing.signal });
+        await this.sleepers.sleep(v.waitMs);
       } catch {
         throw upstreamUnavailable('the gateway is shutting down', 1);
       }
@@ -131,7 +132,7 @@ export class UpstreamGovernor implements UpstreamGate {
 
   async close(): Promise<void> {
     clearInterval(this.timer);
-    this.closing.abort();
+    this.sleepers.close(new Error('closing'));
     await this.idle();
   }
 

@@ -20,7 +20,10 @@ interface Circuit {
 }
 
 export class LocalGate {
+  /** The rate schedule: this process's reservations, and the shared one's as last known. */
   private tat = 0;
+  /** The tat of reservations made here while Redis was away, until Redis has been told of them. */
+  private handoffTat = 0;
   private pauseUntil = 0;
   private strikes302 = 0;
   private strikesUntil = 0;
@@ -65,6 +68,7 @@ export class LocalGate {
       const r = gcraReserve(this.tat, now, ctx, maxWaitMs);
       if (!r.ok) return { kind: 'refuse', reason: 'rate', retryMs: r.waitMs, code: 0 };
       this.tat = r.tat;
+      this.handoffTat = r.tat;
       if (r.waitMs > 0) return { kind: 'wait', waitMs: r.waitMs, quotaUsed: used };
     }
     // Past the checks with a circuit on record means its cool-down is over: this call is the probe.
@@ -86,6 +90,25 @@ export class LocalGate {
   /** Redis has counted `n` of them. */
   synced(n: number): void {
     this.unsyncedCalls = Math.max(0, this.unsyncedCalls - n);
+  }
+
+  /**
+   * The switch between the two schedules, both ways. Requests that reserved a slot on one keep it
+   * and go at their time; the other schedule must start after them, or the upstream sees both at
+   * once. `handoff` is the in-process tat Redis has not been told of (0: none) ...
+   */
+  handoff(): number {
+    return this.handoffTat;
+  }
+
+  /** ... and Redis has now taken it (`tat` is what handoff() gave; a newer one stays). */
+  handedOff(tat: number): void {
+    if (this.handoffTat === tat) this.handoffTat = 0;
+  }
+
+  /** The shared schedule's tat as Redis last reported it: the in-process one starts after it. */
+  mirrorTat(tat: number): void {
+    if (tat > this.tat) this.tat = tat;
   }
 
   /** The in-process version of RECORD_LUA. */
@@ -178,6 +201,7 @@ export class LocalGate {
     }
     this.dayOver = s.dayoverMs > 0 ? dayId : null;
     this.pauseUntil = s.pauseMs > 0 ? now + s.pauseMs : 0;
+    if (s.rateAheadMs > 0) this.mirrorTat(now + s.rateAheadMs);
   }
 
   /** 0 none, 1 302 back-off, 2 day over, 3 credential circuit (the circuitOpen gauge). */

@@ -65,6 +65,7 @@ export class RedisGate {
     ctx: GateContext,
     maxWaitMs: number,
     unsynced: number,
+    handoffMs = 0,
   ): Promise<Verdict> {
     const r = await this.client.xtgGovernorGate(
       ...this.keys(ctx.dayId),
@@ -76,10 +77,12 @@ export class RedisGate {
       Math.ceil(ctx.dayLeftMs),
       ctx.probeTtlMs,
       unsynced,
+      Math.max(0, Math.ceil(handoffMs)),
     );
     const [kind, a, b] = [String(r[0]), Number(r[1]), Number(r[2])];
-    if (kind === 'go') return { kind: 'go', probe: a === 1, quotaUsed: b };
-    if (kind === 'wait') return { kind: 'wait', waitMs: a, quotaUsed: b };
+    const tat = r[3] === undefined || Number(r[3]) < 0 ? {} : { tatAheadMs: Number(r[3]) };
+    if (kind === 'go') return { kind: 'go', probe: a === 1, quotaUsed: b, ...tat };
+    if (kind === 'wait') return { kind: 'wait', waitMs: a, quotaUsed: b, ...tat };
     if (!REASONS.has(kind)) throw new Error(`unexpected governor script answer ${kind}`);
     const reason = kind as RefusalReason;
     const usedOrCode = reason === 'quota' || reason === 'rate' ? { code: 0, quotaUsed: b } : { code: b };
@@ -113,13 +116,14 @@ export class RedisGate {
 
   async status(dayId: string): Promise<Snapshot> {
     const r = (await this.client.xtgGovernorStatus(...this.keys(dayId))).map(Number);
-    const [circuit = -1, code = 0, dayover = -2, pause = -2, used = 0] = r;
+    const [circuit = -1, code = 0, dayover = -2, pause = -2, used = 0, rateAhead = 0] = r;
     return {
       circuitLeftMs: circuit < 0 ? null : circuit,
       circuitCode: code,
       dayoverMs: dayover,
       pauseMs: pause,
       quotaUsed: used,
+      rateAheadMs: rateAhead,
     };
   }
 }

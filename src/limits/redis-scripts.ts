@@ -12,8 +12,12 @@ local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
 
 /**
  * ARGV: mode ('reserve' | 'admit'), intervalMs, burst, maxWaitMs, quota (0: none), dayLeftMs,
- * probeTtlMs, unsynced (calls admitted in-process while Redis was away, added to today's count).
- * Returns {'go', probe 0|1, used} | {'wait', ms, used} | {reason, retryMs, code-or-used, probing 0|1}.
+ * probeTtlMs, unsynced (calls admitted in-process while Redis was away, added to today's count),
+ * handoffMs (how far ahead of now the in-process schedule has handed out slots while Redis was
+ * away; 0: none): the shared schedule starts after them, `tat = max(tat, now + handoffMs)`.
+ * Returns {'go', probe 0|1, used, tatAhead} | {'wait', ms, used, tatAhead} |
+ * {reason, retryMs, code-or-used, probing 0|1}; tatAhead is how far ahead of now the shared
+ * schedule's tat is after a reservation (-1 on 'admit'), so the in-process one can start from it.
  * 'reserve' takes a rate slot (nothing when refused) and, if the slot is now, admits at once;
  * 'admit' is the second step after waiting: pauses may have begun meanwhile.
  */
@@ -29,6 +33,11 @@ if tonumber(ARGV[8]) > 0 then
   redis.call('INCRBY', KEYS[2], ARGV[8])
   redis.call('PEXPIRE', KEYS[2], dayKeyTtl)
 end
+local handoff = tonumber(ARGV[9] or '0')
+if handoff > 0 and now + handoff > tonumber(redis.call('GET', KEYS[1]) or '0') then
+  redis.call('SET', KEYS[1], string.format('%.3f', now + handoff), 'PX', math.ceil(handoff) + 1000)
+end
+local tatAhead = -1
 local probe = 0
 local openUntil = redis.call('HGET', KEYS[6], 'until')
 if openUntil then
@@ -52,14 +61,15 @@ if mode == 'reserve' then
   if wait > maxWait then return {'rate', math.ceil(wait), used} end
   local tat = base + interval
   redis.call('SET', KEYS[1], string.format('%.3f', tat), 'PX', math.ceil(tat - now) + 1000)
-  if wait > 0 then return {'wait', math.ceil(wait), used} end
+  tatAhead = math.ceil(tat - now)
+  if wait > 0 then return {'wait', math.ceil(wait), used, tatAhead} end
 end
 if probe == 1 then redis.call('SET', KEYS[7], '1', 'PX', ARGV[7]) end
 if quota > 0 then
   used = redis.call('INCR', KEYS[2])
   redis.call('PEXPIRE', KEYS[2], dayKeyTtl)
 end
-return {'go', probe, used}
+return {'go', probe, used, tatAhead}
 `;
 
 /**
@@ -119,7 +129,10 @@ end
 return {'none', 0, 0, closed}
 `;
 
-/** Read-only view for /readyz and /metrics: {circuitLeftMs (-1: closed), code, dayoverMs, pauseMs, used}. */
+/**
+ * Read-only view for /readyz, /metrics and the in-process mirror:
+ * {circuitLeftMs (-1: closed), code, dayoverMs, pauseMs, used, rateAheadMs (the tat, ahead of now)}.
+ */
 export const STATUS_LUA = `${NOW}
 local circuit = -1
 local code = 0
@@ -129,5 +142,6 @@ if openUntil then
   code = tonumber(redis.call('HGET', KEYS[6], 'code') or '0')
 end
 local used = tonumber(redis.call('GET', KEYS[2]) or '0')
-return {circuit, code, redis.call('PTTL', KEYS[3]), redis.call('PTTL', KEYS[4]), used}
+local ahead = math.max(0, math.ceil(tonumber(redis.call('GET', KEYS[1]) or '0') - now))
+return {circuit, code, redis.call('PTTL', KEYS[3]), redis.call('PTTL', KEYS[4]), used, ahead}
 `;

@@ -4,8 +4,9 @@
 export type RefusalReason = 'circuit' | 'dayover' | 'backoff' | 'quota' | 'rate';
 
 export type Verdict =
-  | { kind: 'go'; probe: boolean; quotaUsed: number }
-  | { kind: 'wait'; waitMs: number; quotaUsed: number }
+  /** `tatAheadMs` (shared gate, after a reservation): how far ahead of now its schedule runs. */
+  | { kind: 'go'; probe: boolean; quotaUsed: number; tatAheadMs?: number }
+  | { kind: 'wait'; waitMs: number; quotaUsed: number; tatAheadMs?: number }
   /** `code`: the upstream code behind the pause (302, 303, the credential code), else 0. */
   | {
       kind: 'refuse';
@@ -35,6 +36,8 @@ export interface Snapshot {
   dayoverMs: number;
   pauseMs: number;
   quotaUsed: number;
+  /** How far ahead of now the shared rate schedule has handed out slots (0: none). */
+  rateAheadMs: number;
 }
 
 /** Per-call inputs both gates need. */

@@ -68,6 +68,9 @@ export function toGatewayError(err: unknown): GatewayError {
   return new GatewayError(500, 'INTERNAL', 'internal error');
 }
 
+/** Unknown keys named in one validation message; the rest are counted. */
+const MAX_NAMED_KEYS = 5;
+
 type Issue = { instancePath: string; message?: string; keyword: string; params: Record<string, unknown> };
 
 export function describeValidation(issues: Issue[], context: string | undefined): string {
@@ -78,11 +81,16 @@ export function describeValidation(issues: Issue[], context: string | undefined)
     if (i.keyword === 'unrecognized_keys' && keys.length > 0) {
       // Nested (a batch item): name the key with its path, `items.3.foo`, as other issues are named.
       const at = i.instancePath.replace(/^\//, '').replaceAll('/', '.');
-      const named = keys.map((k) => `"${truncate(at ? `${at}.${k}` : k)}"`).join(', ');
+      // A hostile body can carry thousands of unknown keys: name a few, count the rest.
+      const named = keys
+        .slice(0, MAX_NAMED_KEYS)
+        .map((k) => `"${truncate(at ? `${at}.${k}` : k)}"`)
+        .join(', ');
+      const more = keys.length > MAX_NAMED_KEYS ? ` and ${keys.length - MAX_NAMED_KEYS} more` : '';
       if (keys.includes('token') && context === 'querystring') {
         return `${where} "token" is not accepted: the gateway holds the upstream token`;
       }
-      return `unknown ${where}${keys.length > 1 ? 's' : ''} ${named}`;
+      return `unknown ${where}${keys.length > 1 ? 's' : ''} ${named}${more}`;
     }
     const name = i.instancePath.replace(/^\//, '').replaceAll('/', '.') || '(root)';
     return `${where} "${truncate(name)}": ${i.message ?? 'invalid'}`;
@@ -141,15 +149,10 @@ async function errorHandlerPlugin(app: FastifyInstance) {
     return reply.code(gw.statusCode).type(JSON_TYPE).send(errorBody(request.id, gw));
   });
 
+  // The path is not echoed: it is the caller's text, and may hold a credential (`/x;token=…`).
   app.setNotFoundHandler((request, reply) => {
-    reply
-      .code(404)
-      .send(
-        errorBody(
-          request.id,
-          new GatewayError(404, 'NOT_FOUND', `no route for ${request.method} ${request.url.split('?')[0]}`),
-        ),
-      );
+    const message = `no route for ${request.method} at this path (the routes are listed at /openapi.json)`;
+    reply.code(404).send(errorBody(request.id, new GatewayError(404, 'NOT_FOUND', message)));
   });
 }
 

@@ -22,6 +22,8 @@ export const ERROR_TABLE = `
 | no or unknown key, invalid/expired JWT (when credentials are required) | 401 | \`UNAUTHORIZED\` |
 | admin route with a non-admin key | 403 | \`FORBIDDEN\` |
 | request body over the route's limit | 413 | \`PAYLOAD_TOO_LARGE\` |
+| the request's headers and body not received within \`REQUEST_TIMEOUT_MS\` | 408 | \`REQUEST_TIMEOUT\` |
+| request headers over 16 KiB | 431 | \`HEADERS_TOO_LARGE\` |
 | caller over its limit, or too many failed credentials from the client's address | 429 + \`retry-after\` | \`RATE_LIMITED\` |
 | upstream 201 "no content" | 404 | \`AUTHOR_NOT_FOUND\` |
 | upstream 301 after retries, 500, non-200 HTTP, malformed body, unknown code | 502 | \`UPSTREAM_ERROR\` |

@@ -31,7 +31,8 @@ export interface SimUpstreamOptions {
 }
 
 export type Behaviour =
-  | { code: number }
+  /** `rawData`: the `data` member's JSON text as is (nesting JSON.stringify could not produce). */
+  | { code: number; rawData?: string }
   | { httpStatus: number; body?: string }
   | { malformed: true }
   | { hang: true }
@@ -183,7 +184,7 @@ function parseParams(sp: URLSearchParams): SpreadParams | { invalid: string } {
 
 /** What one call answers: an envelope, or one of the transport failures a Behaviour can ask for. */
 type Reply =
-  | { code: number; message?: string; data?: unknown }
+  | { code: number; message?: string; data?: unknown; rawData?: string; requestId?: string }
   | Exclude<Behaviour, { code: number } | { delayMs: number }>;
 
 // The transport-failure variants are single-key objects whose key is the outcome's name.
@@ -230,6 +231,9 @@ export async function startSimUpstream(opts: SimUpstreamOptions = {}): Promise<S
     if (id.startsWith('reset')) return { reset: true };
     if (httpStatus !== undefined && httpStatus >= 200 && httpStatus <= 599) return { httpStatus };
     if (code) return { code };
+    if (id.startsWith('echotoken')) return echoToken(p, token);
+    const depth = prefixNumber(id, 'deep');
+    if (depth !== undefined) return { code: 0, rawData: nestedDataJson(p, depth) };
     if (id.startsWith('flaky301') && !seenTuples.has(tupleKey(p))) {
       seenTuples.add(tupleKey(p));
       return { code: 301 };
@@ -248,17 +252,21 @@ export async function startSimUpstream(opts: SimUpstreamOptions = {}): Promise<S
       res.writeHead(reply.httpStatus, { 'content-type': 'text/html' }).end(body);
       return true;
     }
+    const envelope = (r: Extract<Reply, { code: number }>) =>
+      JSON.stringify({
+        code: r.code,
+        message: r.message ?? MESSAGES[r.code] ?? 'error',
+        requestId: r.requestId ?? randomUUID(),
+        // The real upstream's published schema: an ISO time, to the second, in UTC.
+        recordTime: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
+        data: r.code === 0 && r.rawData === undefined ? (r.data ?? null) : null,
+      });
     const body =
       'malformed' in reply
         ? '{"code":0,"message":"success","data":{"avg_duration":"26'
-        : JSON.stringify({
-            code: reply.code,
-            message: reply.message ?? MESSAGES[reply.code] ?? 'error',
-            requestId: randomUUID(),
-            // The real upstream's published schema: an ISO time, to the second, in UTC.
-            recordTime: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
-            data: reply.code === 0 ? (reply.data ?? null) : null,
-          });
+        : reply.rawData === undefined
+          ? envelope(reply)
+          : `${envelope(reply).slice(0, -'null}'.length)}${reply.rawData}}`;
     res.writeHead(200, { 'content-type': 'application/json; charset=utf-8' }).end(body);
     return true;
   };
@@ -364,6 +372,34 @@ export async function startSimUpstream(opts: SimUpstreamOptions = {}): Promise<S
       return closing;
     },
   };
+}
+
+/**
+ * An upstream (or a proxy) that echoes the request back: the token in the request id, in values
+ * (plain, URL-encoded, inside a URL) and in keys, at the top and nested (author ids `echotoken…`).
+ */
+function echoToken(p: SpreadParams, token: string): Reply {
+  const data = simSpreadData(p);
+  const url = `https://api.justoneapi.com${SIM_PATH}?oAuthorId=${p.oAuthorId}&token=${encodeURIComponent(token)}`;
+  return {
+    code: 0,
+    requestId: `req-${token}`,
+    data: {
+      ...data,
+      echo_url: url,
+      [`echo_${token}`]: token,
+      item_rate: { ...(data['item_rate'] as object), [token]: { nested: [token, { url }] } },
+    },
+  };
+}
+
+/**
+ * The usual data plus a member nested `depth` arrays deep (author ids `deep<N>…`), as JSON text:
+ * what a broken or hostile upstream could send, deeper than recursive serialisers survive.
+ */
+export function nestedDataJson(p: SpreadParams, depth: number): string {
+  const usual = JSON.stringify(simSpreadData(p));
+  return `${usual.slice(0, -1)},"nested":${'['.repeat(depth)}1${']'.repeat(depth)}}`;
 }
 
 function prefixNumber(id: string, prefix: string): number | undefined {

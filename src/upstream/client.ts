@@ -5,6 +5,7 @@ import { Pool } from 'undici';
 import type { GatewayError } from '../errors.js';
 import { classifyBusinessCode, isBilled, retriesExhausted, upstreamError, upstreamTimeout } from './codes.js';
 import { type SpreadParams, upstreamSearchParams } from './params.js';
+import { OUT_OF_BOUNDS, type Scrub, scrubJson, secretScrubber } from './untrusted.js';
 
 export const UPSTREAM_PATH = '/api/douyin-xingtu/gw/api/data_sp/get_author_spread_info/v1';
 const MAX_BODY_BYTES = 1024 * 1024;
@@ -57,8 +58,11 @@ export class UpstreamClient {
   private readonly pool: Pool;
   private readonly retryBaseMs: number;
   private readonly maxRetries301: number;
+  /** Takes the token out of whatever the upstream echoes back (untrusted.ts). */
+  private readonly scrub: Scrub;
 
   constructor(private readonly opts: UpstreamClientOptions) {
+    this.scrub = secretScrubber(opts.token);
     this.pool = new Pool(new URL(opts.baseUrl).origin, {
       connections: opts.connections ?? 64,
       keepAliveTimeout: 30_000,
@@ -133,22 +137,34 @@ export class UpstreamClient {
       });
       httpStatus = res.statusCode;
       text = await readLimited(res.body, MAX_BODY_BYTES);
-    } catch {
+    } catch (err) {
       // Never pass undici's error on: its message could one day include the request path (and token).
       if (ac.signal.aborted) return done('timeout', { error: upstreamTimeout(timeoutMs) });
+      if (err instanceof BodyTooLarge)
+        return done('malformed', { error: upstreamError('the upstream answered a body over 1 MiB') });
       return done('network', { error: upstreamError('the upstream connection failed') });
     } finally {
       clearTimeout(timer);
     }
     if (httpStatus !== 200)
       return done('http_error', { error: upstreamError(`the upstream answered HTTP ${httpStatus}`) });
-    const envelope = parseEnvelope(text);
+    const envelope = parseEnvelope(text, this.scrub);
     if (!envelope)
       return done('malformed', { error: upstreamError('the upstream answered a malformed body') });
     const { code, requestId } = envelope;
     const verdict = classifyBusinessCode(code);
     switch (verdict.kind) {
       case 'ok':
+        if (envelope.data === OUT_OF_BOUNDS) {
+          return done('malformed', {
+            code,
+            requestId,
+            error: upstreamError(
+              'the upstream answered data nested or sized beyond what the gateway accepts',
+              0,
+            ),
+          });
+        }
         if (!isPlainObject(envelope.data)) {
           return done('malformed', {
             code,
@@ -197,7 +213,9 @@ interface Envelope {
 const shortString = (v: unknown, max: number): string | null =>
   typeof v === 'string' && v.length <= max ? v : null;
 
-function parseEnvelope(text: string): Envelope | null {
+/** The envelope, with every string the gateway keeps from it scrubbed of the token; `data` is
+ *  OUT_OF_BOUNDS when deeper or larger than UPSTREAM_DATA_BOUNDS. */
+function parseEnvelope(text: string, scrub: Scrub): Envelope | null {
   let body: unknown;
   try {
     body = JSON.parse(text);
@@ -207,21 +225,27 @@ function parseEnvelope(text: string): Envelope | null {
   if (!isPlainObject(body)) return null;
   const code = typeof body.code === 'string' && /^\d+$/.test(body.code) ? Number(body.code) : body.code;
   if (typeof code !== 'number' || !Number.isInteger(code)) return null;
+  const short = (v: unknown, max: number) => {
+    const s = shortString(v, max);
+    return s === null ? null : scrub(s);
+  };
   return {
     code,
-    data: body.data,
-    requestId: shortString(body.requestId ?? body.request_id, 128),
-    message: shortString(body.message, 512),
-    recordTime: shortString(body.recordTime, 64),
+    data: scrubJson(body.data, scrub),
+    requestId: short(body.requestId ?? body.request_id, 128),
+    message: short(body.message, 512),
+    recordTime: short(body.recordTime, 64),
   };
 }
+
+class BodyTooLarge extends Error {}
 
 async function readLimited(body: AsyncIterable<Buffer>, limit: number): Promise<string> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of body) {
     size += chunk.length;
-    if (size > limit) throw new Error('upstream body too large');
+    if (size > limit) throw new BodyTooLarge('upstream body too large');
     chunks.push(chunk);
   }
   return Buffer.concat(chunks).toString('utf8');

@@ -28,6 +28,9 @@ export async function startServerProcess(o: {
   /** Reuse a port (a restart); default a free one. */
   port?: number;
   env?: Record<string, string>;
+  /** What the process's stdout pipe does: read (default), never read (a stalled log shipper), or
+   *  closed at once (writes get EPIPE). output() then holds stderr only. */
+  stdout?: 'read' | 'stall' | 'closed';
 }): Promise<ServerProcess> {
   const port = o.port ?? (await freePort());
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
@@ -48,7 +51,11 @@ export async function startServerProcess(o: {
   });
   live.add(child);
   let out = '';
-  child.stdout?.on('data', (b: Buffer) => (out += b.toString()));
+  const stdout = o.stdout ?? 'read';
+  if (stdout === 'read') child.stdout?.on('data', (b: Buffer) => (out += b.toString()));
+  // Paused: nothing is read, so the pipe fills once the child has written its buffer's worth.
+  else if (stdout === 'stall') child.stdout?.pause();
+  else child.stdout?.destroy();
   child.stderr?.on('data', (b: Buffer) => (out += b.toString()));
   const exited = new Promise<number | null>((resolve) =>
     child.once('exit', (code) => {

@@ -11,6 +11,8 @@ const path = (id: string, query = '') => `/v1/authors/${id}/spread-info${query}`
 
 let gw: Gateway;
 const statuses: number[] = [];
+/** Answers to an upstream that echoes the token back into data, keys and its request id. */
+const echoed: Array<{ status: number; headers: Headers; body: string }> = [];
 
 async function ask(url: string, headers: Record<string, string> = {}): Promise<number> {
   const res = await gw.get(url, headers);
@@ -50,6 +52,12 @@ beforeAll(async () => {
     [path(`ok${run}`, '?foo=1&platform=TV'), 400],
     [`${DROP_IN_PATH}?oAuthorId=ok${run}&token=${CALLER_TOKEN}`, 200],
     [`/nowhere?token=${CALLER_TOKEN}`, 404],
+    // Matrix and path parameters: masked in the logged URL, and the path is not echoed in the 404.
+    [`/nowhere;token=${CALLER_TOKEN}`, 404],
+    [`/nowhere/token=${CALLER_TOKEN}/x`, 404],
+    [`${DROP_IN_PATH};token=${CALLER_TOKEN}?oAuthorId=ok${run}`, 404],
+    [`${path(`ok${run};token=${CALLER_TOKEN}`)}`, 400],
+    [`${path(`ok${run}`)}?platform=SHORT_VIDEO;token=${CALLER_TOKEN}`, 400],
   ];
   for (const [url, status] of expected) {
     expect(await ask(url), url).toBe(status);
@@ -60,6 +68,17 @@ beforeAll(async () => {
   // An upstream answer that echoes the token back must not carry it further.
   gw.sim.script([{ httpStatus: 502, body: `bad gateway for token=${TEST_TOKEN}` }]);
   expect(await ask(path(`echo${run}`))).toBe(502);
+  // An upstream that echoes the token: the normalised route (MISS, then HIT), the drop-in route.
+  for (const url of [
+    path(`echotoken${run}`),
+    path(`echotoken${run}`),
+    `${DROP_IN_PATH}?oAuthorId=echotoken${run}`,
+    `${DROP_IN_PATH}?oAuthorId=echotoken2${run}`,
+  ]) {
+    const res = await gw.get(url);
+    statuses.push(res.status);
+    echoed.push(res);
+  }
   // Give pino's stream and the hung upstream socket a moment to flush their last lines.
   await new Promise((r) => setTimeout(r, 100));
 });
@@ -89,13 +108,34 @@ describe('the upstream token', () => {
     }
   });
 
+  it('is scrubbed from what an echoing upstream sends back: etag, request id, extra, drop-in body', () => {
+    expect(echoed.map((r) => r.status)).toEqual([200, 200, 200, 200]);
+    for (const r of echoed) {
+      for (const [name, value] of r.headers) expect(value, name).not.toContain(TEST_TOKEN);
+      expect(r.headers.get('etag')).toBeTruthy();
+      expect(r.body).not.toContain(TEST_TOKEN);
+      expect(r.body).toContain('[REDACTED]');
+    }
+    const v1 = JSON.parse(echoed[0]!.body) as {
+      meta: { upstreamRequestId: string };
+      metrics: { extra: object };
+    };
+    expect(v1.meta.upstreamRequestId).toBe('req-[REDACTED]');
+    expect(Object.keys(v1.metrics.extra)).toContain('echo_[REDACTED]');
+    const dropIn = JSON.parse(echoed[2]!.body) as { requestId: string; data: Record<string, unknown> };
+    expect(dropIn.requestId).toBe('req-[REDACTED]');
+    expect(dropIn.data['echo_[REDACTED]']).toBe('[REDACTED]');
+    expect(dropIn.data['echo_url']).toMatch(/&token=\[REDACTED\]$/);
+  });
+
   it('is in no response body, and every answer had one', () => {
     expect(gw.bodies.length).toBe(statuses.length);
     for (const body of gw.bodies) {
       expect(body.length).toBeGreaterThan(0);
       expect(body).not.toContain(TEST_TOKEN);
       expect(body).not.toContain(CALLER_TOKEN);
-      expect(body).not.toContain('token=');
+      // Only a masked one (an echoing upstream's URL, scrubbed).
+      expect(body).not.toMatch(/token=(?!\[REDACTED\])/);
     }
   });
 });

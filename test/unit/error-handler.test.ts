@@ -89,6 +89,14 @@ describe('describeValidation', () => {
     );
   });
 
+  it('names at most five unknown keys and counts the rest, so the message stays short', () => {
+    const keys = Array.from({ length: 6000 }, (_, i) => `k${i}`);
+    const msg = describeValidation([issue('unrecognized_keys', '/items/0', { keys })], 'body');
+    expect(msg).toBe(
+      'unknown fields "items.0.k0", "items.0.k1", "items.0.k2", "items.0.k3", "items.0.k4" and 5995 more',
+    );
+  });
+
   it('keeps caller-chosen names short and printable', () => {
     const long = `${'x'.repeat(500)}\u0000\u202e`;
     const msg = describeValidation([issue('unrecognized_keys', '', { keys: [long] })], 'querystring');

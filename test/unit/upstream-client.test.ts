@@ -127,6 +127,17 @@ describe('request', () => {
     expect((await run(client())).result).toMatchObject({ message: null, recordTime: null });
   });
 
+  it('takes the token out of everything an echoing upstream sends back, before anyone keeps it', async () => {
+    const { result, records, error } = await run(client(), params({ oAuthorId: 'echotoken1' }));
+    expect(error).toBeUndefined();
+    expect(result).toMatchObject({ kind: 'ok', requestId: 'req-[REDACTED]' });
+    expect(records[0]!.requestId).toBe('req-[REDACTED]');
+    const data = result?.kind === 'ok' ? result.data : {};
+    expect(data['echo_[REDACTED]']).toBe('[REDACTED]');
+    expect(JSON.stringify(data)).toContain('&token=[REDACTED]');
+    expect(JSON.stringify({ result, records })).not.toContain(TOKEN);
+  });
+
   it('answers code 201 as not found, billed', async () => {
     const { result, records } = await run(client(), params({ oAuthorId: 'notfound1' }));
     expect(result?.kind).toBe('not_found');
@@ -245,6 +256,17 @@ describe('failures', () => {
     ['unknown code 999', { code: 999 }, { outcome: 'error', code: 999, billed: false }, 999],
     ['code 500', { code: 500 }, { outcome: 'error', code: 500, billed: false }, 500],
     ['connection reset', { reset: true }, { outcome: 'network', code: null, httpStatus: null }],
+    [
+      'a body over 1 MiB',
+      { httpStatus: 200, body: `{"code":0,"data":{"a":"${'x'.repeat(1024 * 1024)}"}}` },
+      { outcome: 'malformed', code: null, httpStatus: 200 },
+    ],
+    [
+      'data nested deeper than 32 levels',
+      { code: 0, rawData: `${'['.repeat(1000)}${']'.repeat(1000)}` },
+      { outcome: 'malformed', code: 0, billed: true },
+      0,
+    ],
   ];
 
   it.each(cases)('%s gives 502 after exactly one call', async (_name, behaviour, record, upstreamCode) => {

@@ -1,0 +1,97 @@
+// What the server does with a connection outside a route's handler: how long a client may take to
+// send its request, what an unparsable or timed-out request is answered, and closing a socket whose
+// body is still arriving after the answer was sent (a 401 before the body: nobody will read the rest).
+// Without these a client trickling a body one byte at a time holds a socket and a file descriptor for
+// as long as it likes (Fastify's default requestTimeout is 0: none).
+import { randomUUID } from 'node:crypto';
+import { maxHeaderSize, type ServerOptions } from 'node:http';
+import type { Socket } from 'node:net';
+import type { FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
+import { GatewayError } from '../errors.js';
+import { errorBody } from '../plugins/error-handler.js';
+
+/** How long a socket answered early may still drain the body in flight before it is destroyed. */
+export const EARLY_ANSWER_DRAIN_MS = 2000;
+
+/**
+ * Node's own timers for one request: headers and the whole request (body included) within
+ * `requestTimeoutMs`. Node checks them every `connectionsCheckingInterval` (30 s by default, which
+ * would let a 1 s timeout run 31 s), so the check runs ten times per timeout, 0.1 to 5 s apart.
+ */
+export function httpServerOptions(requestTimeoutMs: number): ServerOptions {
+  return {
+    requestTimeout: requestTimeoutMs,
+    headersTimeout: requestTimeoutMs,
+    connectionsCheckingInterval: Math.min(5000, Math.max(100, Math.floor(requestTimeoutMs / 10))),
+  };
+}
+
+/** Parser and timeout errors Node reports before a request exists, as the contract's bodies. */
+const CLIENT_ERRORS: Record<string, GatewayError> = {
+  ERR_HTTP_REQUEST_TIMEOUT: new GatewayError(
+    408,
+    'REQUEST_TIMEOUT',
+    'the request was not received in time (headers and body)',
+  ),
+  // Node's parser refuses headers over --max-http-header-size (16 KiB by default).
+  HPE_HEADER_OVERFLOW: new GatewayError(
+    431,
+    'HEADERS_TOO_LARGE',
+    `the request headers are too large (at most ${maxHeaderSize} bytes in all)`,
+  ),
+};
+const BAD_REQUEST = new GatewayError(400, 'INVALID_REQUEST', 'the request could not be parsed as HTTP');
+
+const REASONS: Record<number, string> = {
+  400: 'Bad Request',
+  408: 'Request Timeout',
+  431: 'Request Header Fields Too Large',
+};
+
+/**
+ * Fastify's `clientErrorHandler`. Fastify's default writes a body of its own shape without
+ * `x-request-id`; there is no request yet, so the id is made here. The raw packet Node attaches to
+ * the error holds the request's headers (keys): never logged.
+ */
+export function clientErrorHandler(this: FastifyInstance, err: NodeJS.ErrnoException, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const gw = CLIENT_ERRORS[err.code ?? ''] ?? BAD_REQUEST;
+  this.log.info({ clientError: { code: err.code, status: gw.statusCode } }, 'client error');
+  // An answer already under way (a timeout after its headers went out) cannot get a second one.
+  const inFlight = (socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+  if (socket.writable && !inFlight?.headersSent) {
+    const id = randomUUID();
+    const body = JSON.stringify(errorBody(id, gw));
+    socket.write(
+      `HTTP/1.1 ${gw.statusCode} ${REASONS[gw.statusCode] ?? 'Error'}\r\n` +
+        'connection: close\r\n' +
+        'content-type: application/json; charset=utf-8\r\n' +
+        `x-request-id: ${id}\r\n` +
+        `content-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy();
+}
+
+/**
+ * An answer sent before the request's body arrived (401, 403, 429, 413 come from hooks that run
+ * before the body is read) says `connection: close`, so Node ends the socket once the answer is out
+ * instead of reading and discarding the rest of the body for as long as the client trickles it. If
+ * the socket is somehow still open after a short drain, it is destroyed.
+ */
+async function earlyAnswerClose(app: FastifyInstance) {
+  // `complete` is false until Node's parser has the whole body (undefined on app.inject requests).
+  app.addHook('onSend', async (request, reply) => {
+    if (request.raw.complete === false) reply.header('connection', 'close');
+  });
+  app.addHook('onResponse', async (request) => {
+    if (request.raw.complete !== false) return;
+    const socket = request.raw.socket;
+    if (socket.destroyed) return;
+    const timer = setTimeout(() => socket.destroy(), EARLY_ANSWER_DRAIN_MS).unref();
+    socket.once('close', () => clearTimeout(timer));
+  });
+}
+
+export const earlyAnswerClosePlugin = fp(earlyAnswerClose, { name: 'early-answer-close' });

@@ -1,0 +1,91 @@
+// The rate schedule handed across the Redis down/up switch, on the real scripts (single Redis and
+// the 3-master cluster) and the in-process gate: the in-process schedule starts after the slots the
+// shared one handed out, and the shared one after the in-process one's. The end-to-end drill is
+// drill-redis-switch.test.ts; this pins the arithmetic (times within a generous 100 ms of Redis's).
+import { afterEach, describe, expect, it } from 'vitest';
+import { LocalGate } from '../../src/limits/local-gate.js';
+import { RedisGate } from '../../src/limits/redis-gate.js';
+import type { GateContext, Verdict } from '../../src/limits/types.js';
+import { redisClient, redisClusterClient, testClusterNodes, uniquePrefix } from '../helpers/redis.js';
+
+const modes = testClusterNodes() ? (['single', 'cluster'] as const) : (['single'] as const);
+const SLACK_MS = 100;
+
+const ctx: GateContext = {
+  dayId: 'd1',
+  dayLeftMs: 3_600_000,
+  intervalMs: 200,
+  burst: 1,
+  quota: 0,
+  probeTtlMs: 5000,
+};
+const local = () =>
+  new LocalGate({
+    backoff: { baseMs: 1000, capMs: 8000 },
+    circuit: { cooldownMs: 1000, cooldownCapMs: 4000 },
+    strikesTtlMs: 80_000,
+  });
+const waitOf = (v: Verdict) => (v.kind === 'wait' ? v.waitMs : v.kind === 'go' ? 0 : Number.NaN);
+
+let open: Array<{ disconnect(): void }> = [];
+afterEach(() => {
+  for (const c of open) c.disconnect();
+  open = [];
+});
+
+describe.each(modes)('schedule handoff (%s)', (mode) => {
+  const shared = () => {
+    const client = mode === 'single' ? redisClient() : redisClusterClient();
+    open.push(client);
+    return new RedisGate(client, uniquePrefix('handoff'));
+  };
+
+  it('Redis -> in-process: the in-process schedule starts after the last shared slot', async () => {
+    const gate = shared();
+    const verdicts: Verdict[] = [];
+    for (let i = 0; i < 3; i++) verdicts.push(await gate.gate('reserve', ctx, 60_000, 0));
+    const answeredAt = Date.now();
+    // Slots now, +200, +400: the shared tat is 600 ms ahead.
+    expect(verdicts.map(waitOf).map((w) => Math.round(w / 100) * 100)).toEqual([0, 200, 400]);
+    const last = verdicts[2]!;
+    expect(last.kind === 'wait' && last.tatAheadMs).toBeGreaterThan(600 - SLACK_MS);
+
+    const g = local();
+    g.mirrorTat(answeredAt + (last.kind === 'wait' ? (last.tatAheadMs ?? 0) : 0));
+    const first = g.gate('reserve', answeredAt, ctx, 60_000, 0);
+    expect(waitOf(first)).toBeGreaterThan(600 - SLACK_MS);
+    expect(waitOf(first)).toBeLessThanOrEqual(600 + SLACK_MS);
+
+    // The periodic status read mirrors it as well (a quiet instance learns of the others' slots).
+    const quiet = local();
+    const now = Date.now();
+    quiet.applySnapshot(now, await gate.status('d1'), 'd1');
+    expect(waitOf(quiet.gate('reserve', now, ctx, 60_000, 0))).toBeGreaterThan(600 - 2 * SLACK_MS);
+  });
+
+  it('in-process -> Redis: the shared schedule starts after the slots handed out in-process', async () => {
+    const g = local();
+    const now = Date.now();
+    expect([0, 1, 2].map(() => waitOf(g.gate('reserve', now, ctx, 60_000, 0)))).toEqual([0, 200, 400]);
+    const handoff = g.handoff();
+    expect(handoff).toBe(now + 600);
+
+    const gate = shared();
+    const v = await gate.gate('reserve', ctx, 60_000, 0, handoff - Date.now());
+    g.handedOff(handoff);
+    expect(waitOf(v)).toBeGreaterThan(600 - SLACK_MS);
+    expect(waitOf(v)).toBeLessThanOrEqual(600 + SLACK_MS);
+    expect(g.handoff()).toBe(0);
+    // Without a handoff an empty shared schedule would have answered at once.
+    expect(waitOf(await shared().gate('reserve', ctx, 60_000, 0, 0))).toBe(0);
+  });
+
+  it('keeps a newer in-process reservation that raced the handoff', () => {
+    const g = local();
+    g.gate('reserve', 1000, ctx, 60_000, 0);
+    const sent = g.handoff();
+    g.gate('reserve', 1000, ctx, 60_000, 0);
+    g.handedOff(sent);
+    expect(g.handoff()).toBe(1400);
+  });
+});

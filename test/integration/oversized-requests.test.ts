@@ -1,0 +1,47 @@
+// Oversized requests over real HTTP: headers past Node's limit and a body with thousands of unknown
+// keys get the contract's error body (with x-request-id), and the message stays short.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CALLER_KEY, type Gateway, startGateway } from '../helpers/gateway.js';
+
+let gw: Gateway;
+beforeAll(async () => {
+  gw = await startGateway({ redis: 'none', env: { API_KEYS: `svc:${CALLER_KEY}` } });
+});
+afterAll(async () => {
+  await gw?.close();
+});
+
+describe('oversized requests', () => {
+  it('headers over 16 KiB: 431 in the error shape, with x-request-id', async () => {
+    const res = await fetch(`${gw.url}/v1/authors/a1/spread-info`, {
+      headers: { 'x-api-key': CALLER_KEY, 'x-padding': 'a'.repeat(20 * 1024) },
+    });
+    const body = await res.json();
+    expect(res.status).toBe(431);
+    expect(res.headers.get('content-type')).toMatch(/^application\/json/);
+    const id = res.headers.get('x-request-id');
+    expect(id).toMatch(/^[A-Za-z0-9-]{8,}$/);
+    expect(body).toEqual({
+      error: { code: 'HEADERS_TOO_LARGE', message: expect.stringContaining('headers'), requestId: id },
+    });
+  });
+
+  it('a body with 6000 unknown keys: 400 naming a few and counting the rest', async () => {
+    const item: Record<string, unknown> = { oAuthorId: 'a1' };
+    for (let i = 0; i < 6000; i++) item[`k${i}`] = 1;
+    const res = await fetch(`${gw.url}/v1/authors/spread-info/batch`, {
+      method: 'POST',
+      headers: { 'x-api-key': CALLER_KEY, 'content-type': 'application/json' },
+      body: JSON.stringify({ items: [item] }),
+    });
+    const text = await res.text();
+    expect(res.status, text).toBe(400);
+    const { error } = JSON.parse(text) as { error: { code: string; message: string } };
+    expect(error.code).toBe('INVALID_REQUEST');
+    expect(error.message).toContain('"items.0.k0"');
+    expect(error.message).toContain('and 5995 more');
+    expect(error.message).not.toContain('k5');
+    expect(text.length).toBeLessThan(1024);
+    expect(gw.sim.callCount).toBe(0);
+  });
+});
