@@ -2,12 +2,13 @@
 // with the rules loaded: the series an operator queries exist with the labels the rules and the
 // dashboard use, the recording rules evaluate on them, an alert goes pending on a real fault, and a
 // burst of distinct authors and callers adds a bounded number of series that does not grow with the
-// number of authors.
+// number of authors. The dashboard's queries run here too, against real data.
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { BATCH_PATH } from '../../src/routes/batch.js';
 import { DROP_IN_PATH } from '../../src/routes/drop-in.js';
+import { dashboardQueries, loadDashboard } from '../helpers/dashboard.js';
 import { type Gateway, startGateway } from '../helpers/gateway.js';
 import { until } from '../helpers/prometheus.js';
 import {
@@ -17,6 +18,7 @@ import {
   RULES_DIR,
   startPrometheus,
 } from '../helpers/prometheus-server.js';
+import { interpolate, selectors } from '../helpers/promql.js';
 
 const CALLERS = ['team-a', 'team-b', 'team-c', 'team-d', 'team-e'];
 const keyOf = (caller: string) => `key-${caller}-0123456789abcdef`;
@@ -233,6 +235,17 @@ describePrometheus('Prometheus scraping a running gateway', () => {
     expect(billedOk).toBeGreaterThan(0);
     const [avoided] = await values('job_reason:gateway_upstream_calls_avoided:rate5m{reason="hit"}');
     expect(avoided).toBeGreaterThan(0);
+  });
+
+  it('answers every dashboard query (valid PromQL), with data wherever its metrics have series', async () => {
+    const empty: string[] = [];
+    for (const q of dashboardQueries(loadDashboard())) {
+      const result = await prom.query(interpolate(q.expr)); // throws on invalid PromQL
+      const names = selectors(q.expr).map((s) => s.metric);
+      const present = await Promise.all(names.map(async (m) => (await prom.query(`count(${m})`)).length > 0));
+      if (present.every(Boolean) && result.length === 0) empty.push(q.where);
+    }
+    expect(empty).toEqual([]);
   });
 
   it('keeps label cardinality bounded under 400 distinct authors from five callers', async () => {
