@@ -154,6 +154,8 @@ export class GatewayLogController extends LogController {
       res: reply,
       responseTime: reply.elapsedTime,
       caller: request.caller?.name,
+      // The cache outcome (x-cache), on the answers that have one.
+      cache: reply.getHeader('x-cache'),
     };
     if (error) reply.log.error({ ...fields, err: error }, 'request errored');
     else reply.log.info(fields, 'request completed');

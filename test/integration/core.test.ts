@@ -131,6 +131,25 @@ describe('cache', () => {
   });
 });
 
+describe('request log', () => {
+  it("names the cache outcome on the request's completion line", async () => {
+    const id = fresh();
+    await gw.get(path(id), { 'x-request-id': `log-miss-${id}` });
+    await gw.get(path(id), { 'x-request-id': `log-hit-${id}` });
+    await gw.get('/v1/authors/bad!id/spread-info', { 'x-request-id': `log-bad-${id}` });
+    const completed = (reqId: string) =>
+      gw.logs
+        .flatMap((l) => l.split('\n'))
+        .filter((l) => l.includes('"request completed"') && l.includes(`"reqId":"${reqId}"`))
+        .map((l) => JSON.parse(l) as { cache?: string; res: { statusCode: number } });
+    expect(completed(`log-miss-${id}`)).toMatchObject([{ cache: 'MISS', res: { statusCode: 200 } }]);
+    expect(completed(`log-hit-${id}`)).toMatchObject([{ cache: 'HIT', res: { statusCode: 200 } }]);
+    const [bad] = completed(`log-bad-${id}`);
+    expect(bad?.res.statusCode).toBe(400);
+    expect(bad?.cache).toBeUndefined();
+  });
+});
+
 describe('body', () => {
   it('is the contract shape and equals the normalised upstream data', async () => {
     const id = fresh();
