@@ -169,6 +169,9 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   app.decorate('redis', redis);
   app.decorate('governor', governor);
   app.decorate('usage', usage);
+  // Before in-flight requests are waited for: a call waiting for budget gets 503 now (the client
+  // retries elsewhere) instead of holding the shutdown for up to UPSTREAM_MAX_WAIT_MS.
+  app.addHook('preClose', async () => governor.stopWaiting());
   app.addHook('onClose', async () => {
     await client.close();
     await store.close();

@@ -99,6 +99,11 @@ export class UpstreamGovernor implements UpstreamGate {
     return this.admit(GATEWAY_CALLER, deadline);
   }
 
+  /** Calls of a caller bucket waiting for budget on this instance (the pending cap counts these). */
+  waitingCalls(bucket: string): number {
+    return this.waiting.get(bucket) ?? 0;
+  }
+
   /** The gate for one caller's calls: its share, its pending cap and its turns. */
   forCaller(ref: CallerRef): UpstreamGate {
     return {
@@ -195,6 +200,11 @@ export class UpstreamGovernor implements UpstreamGate {
   /** Resolves when what afterCall reported has been applied (tests; shutdown). */
   async idle(): Promise<void> {
     await Promise.allSettled([...this.pending]);
+  }
+
+  /** Shutdown begins: calls waiting for budget get 503 now, so in-flight requests end quickly. */
+  stopWaiting(): void {
+    this.dispatcher.close();
   }
 
   async close(): Promise<void> {

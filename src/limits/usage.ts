@@ -26,7 +26,8 @@ export const CALLER_REFUSAL_REASONS: readonly CallerRefusalReason[] = [
   'credentials',
 ];
 
-type Counts = Map<string, Map<string, number>>; // day -> `${caller}|${counter}` -> n
+/** day -> caller name -> counter -> n. Objects per caller, so a hit builds no strings. */
+type Counts = Map<string, Map<string, Partial<Record<UsageCounter, number>>>>;
 
 export interface CallerUsageOptions {
   metrics: GatewayMetrics;
@@ -131,7 +132,8 @@ export class CallerUsage {
       for (const [f, n] of Object.entries(await this.o.redis.client.hgetall(this.key(day))))
         put(f, Number(n));
     } else {
-      for (const [f, n] of this.unwritten.get(day) ?? []) put(f, n);
+      for (const [caller, c] of this.unwritten.get(day) ?? [])
+        for (const [counter, n] of Object.entries(c)) put(`${caller}|${counter}`, n);
     }
     return out;
   }
@@ -141,23 +143,32 @@ export class CallerUsage {
     await this.flush();
   }
 
-  private add(caller: string, counter: UsageCounter, n = 1): void {
-    const { dayId } = this.calendar.at(Date.now());
+  private add(
+    caller: string,
+    counter: UsageCounter,
+    n = 1,
+    dayId = this.calendar.at(Date.now()).dayId,
+  ): void {
     let day = this.unwritten.get(dayId);
     if (!day) {
       day = new Map();
       this.unwritten.set(dayId, day);
       if (!this.o.redis) this.forgetOldDays(dayId);
     }
-    const field = `${caller}|${counter}`;
-    day.set(field, (day.get(field) ?? 0) + n);
+    let c = day.get(caller);
+    if (!c) {
+      c = {};
+      day.set(caller, c);
+    }
+    c[counter] = (c[counter] ?? 0) + n;
   }
 
   private async write(redis: RedisConnection, batch: Counts): Promise<void> {
-    for (const [day, fields] of batch) {
+    for (const [day, callers] of batch) {
       const key = this.key(day);
       const m = redis.client.multi();
-      for (const [field, n] of fields) m.hincrby(key, field, n);
+      for (const [caller, c] of callers)
+        for (const [counter, n] of Object.entries(c)) m.hincrby(key, `${caller}|${counter}`, n);
       m.pexpire(key, RETENTION_MS);
       try {
         await m.exec();
@@ -165,9 +176,8 @@ export class CallerUsage {
         // Kept for the next flush. A write that Redis applied but did not confirm in time would be
         // counted twice; that needs a timeout after the command reached Redis, and is logged.
         this.o.log.warn({ day }, 'usage counts not written to Redis; kept for the next attempt');
-        const into = this.unwritten.get(day) ?? new Map<string, number>();
-        for (const [field, n] of fields) into.set(field, (into.get(field) ?? 0) + n);
-        this.unwritten.set(day, into);
+        for (const [caller, c] of callers)
+          for (const [counter, n] of Object.entries(c)) this.add(caller, counter as UsageCounter, n, day);
       }
     }
   }
