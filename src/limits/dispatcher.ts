@@ -42,6 +42,8 @@ export interface DispatcherOptions {
   spacingMs: () => number;
   /** Calls that may start at once after an idle spell. */
   burst: number;
+  /** A granted slot nobody was left to take; `probe`: it was the credential circuit's probe. */
+  unused?(probe: boolean): void;
 }
 
 export class SlotDispatcher {
@@ -131,7 +133,8 @@ export class SlotDispatcher {
     if (v.kind === 'go') {
       const w = this.turns.next();
       // Nobody left (all gave up meanwhile): the slot goes unused, which costs budget, never a call.
-      w?.settle({ kind: 'go', probe: v.probe, waited: slept || w.since < started });
+      if (w) w.settle({ kind: 'go', probe: v.probe, waited: slept || w.since < started });
+      else this.o.unused?.(v.probe);
     } else {
       // 'wait' after 'admit' is never answered by either gate; treat it as no budget.
       const r: Refusal = v.kind === 'refuse' ? v : { kind: 'refuse', reason: 'rate', retryMs: 1000, code: 0 };

@@ -72,6 +72,10 @@ export class UpstreamGovernor implements UpstreamGate {
       source: this.keeper,
       spacingMs: () => this.keeper.context(Date.now()).intervalMs,
       burst,
+      // A probe nobody made would keep the circuit shut until the probe's lock expires: free it.
+      unused: (probe) => {
+        if (probe) void this.keeper.record('nocode', 0, true);
+      },
     });
     this.shares = new CallerShares({
       shares: opts.config.CALLER_UPSTREAM_DAILY,
