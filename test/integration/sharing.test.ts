@@ -223,6 +223,29 @@ describe.each(modes)('sharing the upstream (%s Redis)', (mode) => {
   });
 });
 
+describe('anonymous callers', () => {
+  it('each address has its own share under *=N; the metrics see one `anonymous` caller', async () => {
+    const sim = await startSimUpstream({ token: TEST_TOKEN });
+    open.push(sim);
+    const gw = await startGateway({
+      sim,
+      env: { ALLOW_ANONYMOUS: 'true', TRUST_PROXY: 'true', CALLER_UPSTREAM_DAILY: '*=1' },
+    });
+    open.unshift(gw);
+    const from = (ip: string) => ({ 'x-forwarded-for': ip });
+    const statuses: number[] = [];
+    for (const [i, ip] of ['10.0.0.1', '10.0.0.2', '10.0.0.3', '10.0.0.1'].entries())
+      statuses.push((await gw.get(`/v1/authors/anon${i}/spread-info`, from(ip))).status);
+    expect(statuses).toEqual([200, 200, 200, 429]);
+    expect(sim.callCount).toBe(3);
+    const metrics = (await gw.get('/metrics')).body;
+    const callers = new Set(
+      [...metrics.matchAll(/^gateway_caller_\w+\{[^}]*caller="([^"]*)"/gm)].map((m) => m[1]),
+    );
+    expect([...callers]).toEqual(['anonymous']);
+  });
+});
+
 describe('GET /v1/usage', () => {
   it('is for admin keys, takes one calendar day, and names a bad one', async () => {
     const { gws } = await instances('single', 1, {});
