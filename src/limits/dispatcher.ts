@@ -105,7 +105,14 @@ export class SlotDispatcher {
     if (this.running) return;
     this.running = true;
     try {
-      while (!this.closing.signal.aborted && this.turns.size > 0) await this.round();
+      while (!this.closing.signal.aborted && this.turns.size > 0) {
+        try {
+          await this.round();
+        } catch {
+          // Both gates answer rather than throw; should one ever throw, nobody is left hanging.
+          this.refuse({ kind: 'refuse', reason: 'rate', retryMs: 1000, code: 0 }, true);
+        }
+      }
     } finally {
       this.running = false;
     }
@@ -153,11 +160,11 @@ export class SlotDispatcher {
   }
 
   /** A pause refuses everyone; "no slot in time" only those whose limit comes before the slot. */
-  private refuse(v: Refusal): void {
+  private refuse(v: Refusal, everyone = false): void {
     // `now` is after Redis answered, so `now + retryMs` is at or after the slot Redis found.
     const now = Date.now();
     for (const [caller, w] of [...this.turns.all()]) {
-      if (v.reason === 'rate' && w.expiresAt >= now + v.retryMs) continue;
+      if (!everyone && v.reason === 'rate' && w.expiresAt >= now + v.retryMs) continue;
       this.turns.remove(caller, w);
       w.settle(v);
     }

@@ -129,6 +129,16 @@ describe('slot dispatcher', () => {
     expect(await d.acquire('A', 5)).toMatchObject({ kind: 'go' });
   });
 
+  it('refuses rather than leaving waiters hanging if the source ever throws', async () => {
+    const d = dispatcher({
+      knownRefusal: () => null,
+      decide: async () => {
+        throw new Error('bug');
+      },
+    });
+    expect(await d.acquire('A', 60_000)).toMatchObject({ kind: 'refuse', reason: 'rate' });
+  });
+
   it('answers every waiter on close, and every later call at once', async () => {
     const src = timeline(10_000);
     const d = dispatcher(src, 10_000);
