@@ -1,7 +1,7 @@
 // One per instance: hands upstream slots to the waiting calls in turn (turns.ts). It holds at most
-// one reservation on the shared timeline at a time: reserve the next slot, sleep until it, check
-// for pauses that began meanwhile, give the slot to the caller whose turn it is, repeat while
-// anyone waits. Across instances the reservations interleave first come, first served, so a call
+// one future reservation on the shared timeline at a time: reserve the next slot, sleep until it,
+// check for pauses that began meanwhile, give the slot to the caller whose turn it is, repeat while
+// anyone waits (and while the budget is idle, take free slots in parallel: MAX_EXTRA). Across instances the reservations interleave first come, first served, so a call
 // waits at most about one slot per busy instance plus its place in its own instance's turns
 // (docs/sharing.md has the bound and its measurement).
 //
@@ -46,10 +46,19 @@ export interface DispatcherOptions {
   unused?(probe: boolean): void;
 }
 
+/**
+ * While the budget is idle (the last reservation found a slot free now), up to this many extra
+ * round trips run beside the main one, each taking a slot only if it is free at once (never a
+ * future one): a burst of misses then goes out in parallel instead of one round trip after another.
+ */
+const MAX_EXTRA = 8;
+
 export class SlotDispatcher {
   private readonly turns = new Turns<Waiter>();
   private readonly closing = new AbortController();
   private running = false;
+  private idle = false;
+  private extras = 0;
   private deciding = false;
   /** When the reservation being slept on starts (0: none). */
   private slotAt = 0;
@@ -122,6 +131,7 @@ export class SlotDispatcher {
     const started = Date.now();
     const src = this.o.source;
     let v = src.knownRefusal() ?? (await this.decide('reserve', this.longestWait(started)));
+    this.idle = v.kind === 'go';
     let slept = false;
     if (v.kind === 'wait') {
       this.expireOverdue(v.waitMs);
@@ -142,12 +152,47 @@ export class SlotDispatcher {
       // Nobody left (all gave up meanwhile): the slot goes unused, which costs budget, never a call.
       if (w) w.settle({ kind: 'go', probe: v.probe, waited: slept || w.since < started });
       else this.o.unused?.(v.probe);
+      this.spawnExtras();
     } else {
       // 'wait' after 'admit' is never answered by either gate; treat it as no budget.
       const r: Refusal = v.kind === 'refuse' ? v : { kind: 'refuse', reason: 'rate', retryMs: 1000, code: 0 };
       this.refuse(r);
     }
     this.expireOverdue(0);
+  }
+
+  private spawnExtras(): void {
+    while (
+      this.idle &&
+      !this.closing.signal.aborted &&
+      this.extras < MAX_EXTRA &&
+      this.turns.size > this.extras + 1
+    ) {
+      this.extras++;
+      void this.extra().finally(() => {
+        this.extras--;
+        this.spawnExtras();
+      });
+    }
+  }
+
+  /** A slot only if one is free now: maxWait 0 reserves nothing otherwise. Refusals are the main loop's to give. */
+  private async extra(): Promise<void> {
+    const started = Date.now();
+    const src = this.o.source;
+    let v: Verdict;
+    try {
+      v = src.knownRefusal() ?? (await src.decide('reserve', 0));
+    } catch {
+      v = { kind: 'refuse', reason: 'rate', retryMs: 0, code: 0 };
+    }
+    if (v.kind !== 'go') {
+      this.idle = false;
+      return;
+    }
+    const w = this.closing.signal.aborted ? undefined : this.turns.next();
+    if (w) w.settle({ kind: 'go', probe: v.probe, waited: w.since < started });
+    else this.o.unused?.(v.probe);
   }
 
   private async decide(mode: 'reserve' | 'admit', maxWaitMs: number): Promise<Verdict> {

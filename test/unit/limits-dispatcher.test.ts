@@ -11,24 +11,35 @@ interface Timeline extends SlotSource {
   /** Answer after this long (a slow Redis). */
   latencyMs: number;
   calls: string[];
+  /** Slots taken on the timeline. */
+  reserved: number;
+  /** Most round trips under way at once. */
+  mostAtOnce: number;
 }
 
 /** A shared timeline like the Redis gate's: slots `intervalMs` apart, pauses on demand. */
 function timeline(intervalMs: number): Timeline {
   let tat = 0;
+  let atOnce = 0;
   const src: Timeline = {
     pause: null,
     latencyMs: 0,
     calls: [],
+    reserved: 0,
+    mostAtOnce: 0,
     knownRefusal: () => src.pause,
     async decide(mode, maxWaitMs) {
       src.calls.push(mode);
+      atOnce++;
+      src.mostAtOnce = Math.max(src.mostAtOnce, atOnce);
       if (src.latencyMs) await new Promise((r) => setTimeout(r, src.latencyMs));
+      atOnce--;
       if (src.pause) return src.pause;
       if (mode === 'admit') return { kind: 'go', probe: false, quotaUsed: 0 };
       const v = gcraReserve(tat, Date.now(), { intervalMs, burst: 1 }, maxWaitMs);
       if (!v.ok) return { kind: 'refuse', reason: 'rate', retryMs: v.waitMs, code: 0 };
       tat = v.tat;
+      src.reserved++;
       return v.waitMs > 0
         ? { kind: 'wait', waitMs: v.waitMs, quotaUsed: 0 }
         : { kind: 'go', probe: false, quotaUsed: 0 };
@@ -73,8 +84,18 @@ describe('slot dispatcher', () => {
     const d = dispatcher(src);
     const grants = await Promise.all(Array.from({ length: 6 }, () => d.acquire('A', 10_000)));
     expect(grants.every((g) => g.kind === 'go')).toBe(true);
-    expect(src.calls.filter((c) => c === 'reserve')).toHaveLength(6);
+    expect(src.reserved).toBe(6);
     expect(grants.filter((g) => g.kind === 'go' && g.waited)).toHaveLength(5);
+  });
+
+  it('while the budget is idle, hands out a burst in parallel, yet never more than one future slot', async () => {
+    const src = timeline(0.01); // 100,000 calls/s: every slot is free at once
+    src.latencyMs = 20;
+    const d = dispatcher(src, 0.01);
+    const grants = await Promise.all(Array.from({ length: 40 }, (_, i) => d.acquire(`C${i % 4}`, 60_000)));
+    expect(grants.every((g) => g.kind === 'go')).toBe(true);
+    expect(src.mostAtOnce).toBe(9); // the main round trip and 8 extra
+    expect(src.reserved).toBe(40);
   });
 
   it('refuses a waiter at its own limit, before the slot it could not wait for', async () => {
@@ -127,6 +148,18 @@ describe('slot dispatcher', () => {
     src.latencyMs = 80;
     const d = dispatcher(src);
     expect(await d.acquire('A', 5)).toMatchObject({ kind: 'go' });
+  });
+
+  it('takes no future slot beside the one it sleeps on: parallel round trips only take free ones', async () => {
+    const src = timeline(100);
+    const d = dispatcher(src, 100);
+    const grants = Array.from({ length: 5 }, () => d.acquire('A', 10_000));
+    await grants[0];
+    await new Promise((r) => setTimeout(r, 30));
+    // One slot used, one reserved ahead; nothing else is held on the shared timeline.
+    expect(src.reserved).toBe(2);
+    await Promise.all(grants);
+    expect(src.reserved).toBe(5);
   });
 
   it('refuses rather than leaving waiters hanging if the source ever throws', async () => {
