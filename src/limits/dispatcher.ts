@@ -1,9 +1,10 @@
 // One per instance: hands upstream slots to the waiting calls in turn (turns.ts). It holds at most
 // one future reservation on the shared timeline at a time: reserve the next slot, sleep until it,
 // check for pauses that began meanwhile, give the slot to the caller whose turn it is, repeat while
-// anyone waits (and while the budget is idle, take free slots in parallel: MAX_EXTRA). Across instances the reservations interleave first come, first served, so a call
-// waits at most about one slot per busy instance plus its place in its own instance's turns
-// (docs/sharing.md has the bound and its measurement).
+// anyone waits (while the budget is idle, free slots are also taken in parallel: MAX_EXTRA). Across
+// instances the reservations interleave first come, first served, so a call waits at most about
+// one slot per busy instance plus its place in its own instance's turns (docs/sharing.md has the
+// bound and its measurement).
 //
 // A waiter gets a refusal at once when its wait is certainly too long, when Redis says the next
 // slot is beyond every waiter's limit, or when a pause is in force; otherwise at its own limit at
