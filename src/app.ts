@@ -7,7 +7,7 @@ import { type JwtTuning, jwtVerifierFor } from './auth/jwt.js';
 import type { Windows } from './cache/entry.js';
 import { MemoryStore } from './cache/memory-store.js';
 import { RedisCoordinator } from './cache/redis-coordinator.js';
-import { SpreadService } from './cache/spread-service.js';
+import { SpreadService, type Ticket } from './cache/spread-service.js';
 import { localCoordinator } from './cache/store.js';
 import { TieredStore } from './cache/tiered-store.js';
 import type { Config } from './config.js';
@@ -17,6 +17,7 @@ import { trustProxyOption } from './http/trust-proxy.js';
 import { AuthFailureLimiter } from './limits/auth-failures.js';
 import { type GovernorTuning, UpstreamGovernor } from './limits/governor.js';
 import { msUntilNextDay } from './limits/quota-day.js';
+import { CallerUsage } from './limits/usage.js';
 import { GatewayLogController, loggerOptions } from './logger.js';
 import { GatewayMetrics } from './metrics.js';
 import accessPlugin from './plugins/access.js';
@@ -29,6 +30,7 @@ import batchRoute from './routes/batch.js';
 import dropInRoute from './routes/drop-in.js';
 import purgeRoute from './routes/purge.js';
 import spreadInfoRoute from './routes/spread-info.js';
+import usageRoute from './routes/usage.js';
 import { logUpstreamCall } from './upstream/call-log.js';
 import { UpstreamClient, type UpstreamGate } from './upstream/client.js';
 
@@ -39,6 +41,7 @@ declare module 'fastify' {
     /** null when neither REDIS_URL nor REDIS_CLUSTER_NODES is set. */
     redis: RedisConnection | null;
     governor: UpstreamGovernor;
+    usage: CallerUsage;
   }
 }
 
@@ -108,7 +111,18 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     keyPrefix,
     ...overrides.governor,
   });
-  const gate = overrides.upstreamGate ?? governor;
+  const usage = new CallerUsage({ metrics, redis, keyPrefix, tz: config.UPSTREAM_QUOTA_TZ, log: app.log });
+  /** The gate of one request's calls: its caller's turns, pending cap and share; marks its ticket. */
+  const gateFor = (ticket: Ticket): UpstreamGate => {
+    const inner = overrides.upstreamGate ?? governor.forCaller(ticket.caller);
+    return {
+      beforeCall: async (deadline) => {
+        await inner.beforeCall(deadline);
+        ticket.called = true;
+      },
+      afterCall: (record) => inner.afterCall(record),
+    };
+  };
   const { store, coordinator, subscriber } = redis
     ? redisCache(redis, config, windows, app.log)
     : {
@@ -124,9 +138,17 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     windows,
     keyPrefix,
     fetchDeadlineMs: config.UPSTREAM_MAX_WAIT_MS + config.UPSTREAM_TIMEOUT_MS,
-    fetch: (params, log, deadline) =>
+    fetch: (params, log, deadline, ticket) =>
       client
-        .fetch(params, gate, (r) => logUpstreamCall(log, metrics, r), deadline)
+        .fetch(
+          params,
+          gateFor(ticket),
+          (r) => {
+            logUpstreamCall(log, metrics, r);
+            usage.call(ticket.caller, r.billed);
+          },
+          deadline,
+        )
         .catch((err: unknown) => {
           // A 303 lasts until the upstream's day ends; codes.ts cannot know the time zone.
           if (err instanceof GatewayError && err.upstreamCode === 303) {
@@ -149,16 +171,23 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
         metrics.revalidations.inc({ result: ok ? 'ok' : 'error' });
         metrics.cacheOutcomes.inc({ route: 'background', outcome: ok ? 'revalidated' : 'error' });
       },
+      served: (caller, hit) => usage.served(caller, hit),
+      refused: (caller, reason, log) => usage.refused(caller, reason, log),
     },
   });
   app.decorate('spread', spread);
   app.decorate('metrics', metrics);
   app.decorate('redis', redis);
   app.decorate('governor', governor);
+  app.decorate('usage', usage);
+  // Before in-flight requests are waited for: a call waiting for budget gets 503 now (the client
+  // retries elsewhere) instead of holding the shutdown for up to UPSTREAM_MAX_WAIT_MS.
+  app.addHook('preClose', async () => governor.stopWaiting());
   app.addHook('onClose', async () => {
     await client.close();
     await store.close();
     await governor.close();
+    await usage.close(); // the last second's counts, before Redis closes
     subscriber?.disconnect();
     await redis?.close();
   });
@@ -182,7 +211,10 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   await app.register(spreadInfoRoute);
   await app.register(purgeRoute);
   await app.register(dropInRoute);
-  await app.register(batchRoute);
+  await app.register(batchRoute, {
+    deadlineMs: config.UPSTREAM_MAX_WAIT_MS + config.UPSTREAM_TIMEOUT_MS + 1000,
+  });
+  await app.register(usageRoute, { tz: config.UPSTREAM_QUOTA_TZ });
   return app;
 }
 

@@ -74,6 +74,36 @@ const timeZone = z.string().refine((tz) => {
   }
 }, 'unknown IANA time zone');
 
+/** Per-caller upstream calls per day: `name=N` pairs, `*=N` for every caller not named. */
+export interface CallerShares {
+  byName: ReadonlyMap<string, number>;
+  /** The share of every caller not named (`*=N`), or null: unlimited. */
+  others: number | null;
+}
+
+const shares = z.string().transform((s, ctx): CallerShares => {
+  const byName = new Map<string, number>();
+  let others: number | null = null;
+  for (const part of s
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean)) {
+    const m = /^([^\s=,]{1,128})\s*=\s*(\d{1,9})$/.exec(part);
+    const name = m?.[1];
+    if (!m || name === undefined) {
+      ctx.addIssue({ code: 'custom', message: `expected name=N pairs or *=N, got "${part.slice(0, 40)}"` });
+      return z.NEVER;
+    }
+    if (name === '*' ? others !== null : byName.has(name)) {
+      ctx.addIssue({ code: 'custom', message: `"${name}" is given twice` });
+      return z.NEVER;
+    }
+    if (name === '*') others = Number(m[2]);
+    else byName.set(name, Number(m[2]));
+  }
+  return { byName, others };
+});
+
 const hostPorts = list.pipe(z.array(z.string().regex(/^[^\s:]+:\d{1,5}$/, 'expected host:port')).min(1));
 
 /** proxy-addr's named ranges, accepted by Fastify's trustProxy list. */
@@ -147,6 +177,8 @@ export const envSchema = z.object({
   ALLOW_ANONYMOUS: bool.default(false),
   CALLER_RATE_LIMIT: int(1).default(600),
   CALLER_RATE_WINDOW: duration.default(60_000),
+  CALLER_UPSTREAM_DAILY: shares.optional(),
+  CALLER_MAX_PENDING_UPSTREAM: int(1).default(20),
   CORS_ORIGINS: list.optional(),
   // Behind a reverse proxy: which peers may set X-Forwarded-For (see trustProxy below).
   TRUST_PROXY: trustProxy.default(false),
@@ -166,8 +198,10 @@ export const envSchema = z.object({
 
 type Env = z.output<typeof envSchema>;
 
-export interface Config extends Omit<Env, 'API_KEYS' | 'ADMIN_API_KEYS' | 'CORS_ORIGINS'> {
+export interface Config
+  extends Omit<Env, 'API_KEYS' | 'ADMIN_API_KEYS' | 'CORS_ORIGINS' | 'CALLER_UPSTREAM_DAILY'> {
   API_KEYS: Array<{ name: string; key: string }>;
+  CALLER_UPSTREAM_DAILY: CallerShares;
   ADMIN_API_KEYS: Array<{ name: string; key: string }>;
   CORS_ORIGINS: string[];
 }
@@ -197,6 +231,7 @@ export function loadConfig(
     API_KEYS: e.API_KEYS ?? [],
     ADMIN_API_KEYS: e.ADMIN_API_KEYS ?? [],
     CORS_ORIGINS: e.CORS_ORIGINS ?? [],
+    CALLER_UPSTREAM_DAILY: e.CALLER_UPSTREAM_DAILY ?? { byName: new Map(), others: null },
   };
   if (opts.requireToken && !config.JUSTONEAPI_TOKEN) {
     throw new ConfigError(

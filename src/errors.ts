@@ -1,6 +1,7 @@
 // The gateway's error taxonomy (contract, section 3). Every failure a caller can see is one of
 // these; the single error handler in plugins/error-handler.ts turns them into the body shape.
 
+import type { CallerRefusalReason } from './limits/caller-refusal.js';
 import type { RefusalReason } from './limits/types.js';
 
 /** Every `error.code` a caller can see; the OpenAPI document lists them as an enum. */
@@ -25,10 +26,11 @@ export const ERROR_CODES = [
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
 /**
- * What refused an upstream call (limits/), when governance did. One `UPSTREAM_UNAVAILABLE` covers
- * several situations that the drop-in route must tell apart (its budget answers 302, its quota 303).
+ * What refused a call, when governance (503) or the caller's own limits (429) did. One
+ * `UPSTREAM_UNAVAILABLE` covers several situations that the drop-in route must tell apart (its
+ * budget answers 302, its quota 303); a 429 says which caller limit (metrics, usage).
  */
-export type ErrorReason = RefusalReason;
+export type ErrorReason = RefusalReason | CallerRefusalReason;
 
 export interface GatewayErrorOptions {
   upstreamCode?: number;

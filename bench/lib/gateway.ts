@@ -75,6 +75,7 @@ export async function startGateway(runner: Runner, g: GatewayEnv, nodeArgs: stri
     API_KEYS: `bench:${API_KEY}`,
     // On, but far above what the bench sends: its cost is measured, never its refusals.
     CALLER_RATE_LIMIT: '100000000',
+    CALLER_MAX_PENDING_UPSTREAM: '100000',
     // The upstream budget would otherwise add waits to the miss measurements.
     UPSTREAM_MAX_RPS: '10000',
     LOG_LEVEL: 'warn',

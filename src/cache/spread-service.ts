@@ -2,6 +2,8 @@
 // upstream. Every route (normalised, drop-in, batch) goes through get(), so all share one cache.
 import type { FastifyBaseLogger } from 'fastify';
 import { authorNotFound, GatewayError, type SerializedGatewayError } from '../errors.js';
+import type { CallerRef } from '../limits/caller-ref.js';
+import { CallerRefusal, type CallerRefusalReason, isCallerRefusal } from '../limits/caller-refusal.js';
 import type { UpstreamResult } from '../upstream/client.js';
 import { upstreamTimeout } from '../upstream/codes.js';
 import { FLOW_TYPES, PLATFORMS, RANGES, type SpreadParams, VIDEO_TYPES } from '../upstream/params.js';
@@ -16,16 +18,41 @@ export interface Answer {
   outcome: CacheOutcome;
 }
 
+/**
+ * Whose request it is, and whether an upstream call was made for it. A coalesced follower's ticket
+ * stays uncalled: the call is charged to the caller of the request that made it.
+ */
+export interface Ticket {
+  caller: CallerRef;
+  called: boolean;
+}
+
 export type UpstreamFetcher = (
   params: SpreadParams,
   log: FastifyBaseLogger,
   deadline: number,
+  ticket: Ticket,
 ) => Promise<UpstreamResult>;
+
+export interface GetOptions {
+  force?: boolean;
+  log: FastifyBaseLogger;
+  route?: string;
+  caller: CallerRef;
+  /** The request's own ticket (the batch reads `called` at its deadline); made here when absent. */
+  ticket?: Ticket;
+  /** Give up on upstream budget and the call by then (the batch's overall deadline). */
+  deadline?: number;
+}
 
 export interface ServiceEvents {
   outcome?(outcome: CacheOutcome | 'NOT_FOUND' | 'ERROR', route: string): void;
   coalesced?(scope: 'local' | 'remote'): void;
   revalidated?(ok: boolean): void;
+  /** Once per get(): `hit` when it was answered without an upstream call made for it. */
+  served?(caller: CallerRef, hit: boolean): void;
+  /** A get() that ended in the caller's own 429 (pending cap, daily share). */
+  refused?(caller: CallerRef, reason: CallerRefusalReason, log: FastifyBaseLogger): void;
 }
 
 export interface SpreadServiceOptions {
@@ -62,10 +89,23 @@ export class SpreadService {
     return this.o.keyPrefix + tupleKey(params);
   }
 
-  async get(
-    params: SpreadParams,
-    opts: { force?: boolean; log: FastifyBaseLogger; route?: string },
-  ): Promise<Answer> {
+  async get(params: SpreadParams, opts: GetOptions): Promise<Answer> {
+    const ticket = opts.ticket ?? { caller: opts.caller, called: false };
+    let answered = false;
+    try {
+      const a = await this.resolve(params, opts, ticket);
+      answered = true;
+      return a;
+    } catch (err) {
+      answered = err instanceof GatewayError && err.code === 'AUTHOR_NOT_FOUND';
+      if (err instanceof CallerRefusal) this.events.refused?.(opts.caller, err.reason, opts.log);
+      throw err;
+    } finally {
+      this.events.served?.(opts.caller, answered && !ticket.called);
+    }
+  }
+
+  private async resolve(params: SpreadParams, opts: GetOptions, ticket: Ticket): Promise<Answer> {
     const { log } = opts;
     const route = opts.route ?? 'spread-info';
     const key = this.keyFor(params);
@@ -78,16 +118,18 @@ export class SpreadService {
         return this.answer(cached, 'HIT', route);
       }
       if (cached?.kind === 'ok' && f === 'stale') {
-        this.revalidate(key, params, log);
+        // Charged to the caller whose request found the entry stale.
+        this.revalidate(key, params, log, opts.caller);
         return this.answer(cached, 'STALE', route);
       }
     }
     try {
-      const entry = await this.load(key, params, log, opts.force);
+      const entry = await this.load(key, params, log, ticket, opts.force, opts.deadline);
       if (entry.kind === 'not_found') return this.fail(authorNotFound(), route);
       return this.answer(entry, opts.force ? 'BYPASS' : 'MISS', route);
     } catch (err) {
-      if (err instanceof GatewayError && err.staleable) {
+      // The caller's own share or pending cap: a stale answer serves as for upstream failures.
+      if (err instanceof GatewayError && (err.staleable || isCallerRefusal(err))) {
         const stale = cached ?? (await this.o.store.get(key));
         if (stale?.kind === 'ok' && freshness(stale, this.o.windows, this.now()) !== 'expired') {
           log.warn(
@@ -109,18 +151,29 @@ export class SpreadService {
   }
 
   /** In-process single flight: one promise per key, however many requests ask. */
-  private load(
+  private async load(
     key: string,
     params: SpreadParams,
     log: FastifyBaseLogger,
+    ticket: Ticket,
     force = false,
+    until?: number,
   ): Promise<CacheEntry> {
-    const running = this.inflight.get(key);
-    if (running) {
+    for (let turn = 0; ; turn++) {
+      const running = this.inflight.get(key);
+      if (!running) break;
       this.events.coalesced?.('local');
-      return running;
+      if (turn === 2) return running;
+      try {
+        return await running;
+      } catch (err) {
+        // The request that made the call was refused for its caller's own limits: not ours.
+        if (!isCallerRefusal(err)) throw err;
+      }
     }
-    const p = this.loadShared(key, params, log, force).finally(() => this.inflight.delete(key));
+    const p = this.loadShared(key, params, log, ticket, force, until).finally(() =>
+      this.inflight.delete(key),
+    );
     this.inflight.set(key, p);
     return p;
   }
@@ -130,9 +183,11 @@ export class SpreadService {
     key: string,
     params: SpreadParams,
     log: FastifyBaseLogger,
+    ticket: Ticket,
     force: boolean,
+    until = Number.POSITIVE_INFINITY,
   ): Promise<CacheEntry> {
-    const deadline = this.now() + this.o.fetchDeadlineMs;
+    const deadline = Math.min(this.now() + this.o.fetchDeadlineMs, until);
     // A holder that dies leaves its lease to expire; then one waiter takes over. Bounded turns.
     for (let turn = 0; turn < 3; turn++) {
       const lease = await this.o.coordinator.acquire(
@@ -147,7 +202,7 @@ export class SpreadService {
             await lease.release({ ok: true });
             return done;
           }
-          const res = await this.o.fetch(params, log, deadline);
+          const res = await this.o.fetch(params, log, deadline, ticket);
           const entry: CacheEntry =
             res.kind === 'ok'
               ? {
@@ -173,6 +228,8 @@ export class SpreadService {
         Math.max(0, deadline - this.now()) + FOLLOWER_MARGIN_MS,
       );
       if (outcome !== 'timeout') {
+        // A holder refused for its own caller's limits made no call: take a turn at the lease.
+        if (!outcome.ok && outcome.error.code === 'RATE_LIMITED') continue;
         if (!outcome.ok) throw GatewayError.fromJSON(outcome.error);
         const entry = await this.o.store.get(key, { skipL1: true });
         if (entry && freshness(entry, this.o.windows, this.now()) === 'fresh') return entry;
@@ -183,9 +240,9 @@ export class SpreadService {
   }
 
   /** Stale-while-revalidate: one background refresh per key (the lease makes it one across instances). */
-  private revalidate(key: string, params: SpreadParams, log: FastifyBaseLogger): void {
+  private revalidate(key: string, params: SpreadParams, log: FastifyBaseLogger, caller: CallerRef): void {
     if (this.inflight.has(key)) return;
-    this.load(key, params, log).then(
+    this.load(key, params, log, { caller, called: false }).then(
       () => this.events.revalidated?.(true),
       (err: unknown) => {
         this.events.revalidated?.(false);

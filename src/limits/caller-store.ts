@@ -7,8 +7,9 @@ import type { Result } from 'ioredis';
 import { LRUCache } from 'lru-cache';
 import type { RedisConnection } from '../redis/connection.js';
 
+// ARGV: window ms, how many requests this counts (a batch counts its distinct items).
 const HIT_LUA = `
-local current = redis.call('INCR', KEYS[1])
+local current = redis.call('INCRBY', KEYS[1], ARGV[2])
 local ttl = redis.call('PTTL', KEYS[1])
 if ttl < 0 then
   redis.call('PEXPIRE', KEYS[1], ARGV[1])
@@ -28,45 +29,23 @@ export interface CallerStoreOptions {
 
 type Count = { current: number; ttl: number };
 type Callback = (error: Error | null, result?: Count) => void;
-type HitCommand = (key: string, windowMs: number) => Promise<[number, number]>;
+type HitCommand = (key: string, windowMs: number, n: number) => Promise<[number, number]>;
+
+/** Counts `n` requests of a caller in its current window; never rejects. */
+export type CallerCounter = (key: string, windowMs: number, n: number) => Promise<Count>;
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    /** HIT_LUA: KEYS[1] the counter, ARGV[1] the window in ms; replies [count, ms left]. */
-    xtgCallerHit(key: string, windowMs: number): Result<[number, number], Context>;
+    /** HIT_LUA: KEYS[1] the counter, ARGV[1] the window in ms, ARGV[2] how many; replies [count, ms left]. */
+    xtgCallerHit(key: string, windowMs: number, n: number): Result<[number, number], Context>;
   }
 }
 
 export function callerStore(o: CallerStoreOptions): FastifyRateLimitStoreCtor {
-  const local = new LRUCache<string, { count: number; resetAt: number }>({ max: o.maxLocalKeys ?? 50_000 });
-  let hit: HitCommand | null = null;
-  if (o.redis) {
-    const client = o.redis.client;
-    client.defineCommand('xtgCallerHit', { numberOfKeys: 1, lua: HIT_LUA });
-    hit = (key, windowMs) => client.xtgCallerHit(key, windowMs);
-  }
-
-  function countLocally(key: string, windowMs: number): Count {
-    const now = Date.now();
-    let w = local.get(key);
-    if (!w || w.resetAt <= now) {
-      w = { count: 0, resetAt: now + windowMs };
-      local.set(key, w);
-    }
-    w.count++;
-    return { current: w.count * o.instances, ttl: w.resetAt - now };
-  }
-
+  const count = callerCounter(o);
   class CallerStore implements FastifyRateLimitStore {
     incr(key: string, cb: Callback, timeWindow: number): void {
-      if (!hit || !o.redis?.up) {
-        cb(null, countLocally(key, timeWindow));
-        return;
-      }
-      hit(o.namespace + key, timeWindow).then(
-        ([current, ttl]) => cb(null, { current, ttl }),
-        () => cb(null, countLocally(key, timeWindow)),
-      );
+      count(key, timeWindow, 1).then((r) => cb(null, r));
     }
 
     // Only the plugin's global limit is used (no per-route limits), so children share one store.
@@ -75,4 +54,36 @@ export function callerStore(o: CallerStoreOptions): FastifyRateLimitStoreCtor {
     }
   }
   return CallerStore;
+}
+
+/** The store's counting, also for requests that count more than one (the batch). */
+export function callerCounter(o: CallerStoreOptions): CallerCounter {
+  const local = new LRUCache<string, { count: number; resetAt: number }>({ max: o.maxLocalKeys ?? 50_000 });
+  let hit: HitCommand | null = null;
+  if (o.redis) {
+    const client = o.redis.client;
+    client.defineCommand('xtgCallerHit', { numberOfKeys: 1, lua: HIT_LUA });
+    hit = (key, windowMs, n) => client.xtgCallerHit(key, windowMs, n);
+  }
+
+  function countLocally(key: string, windowMs: number, n: number): Count {
+    const now = Date.now();
+    let w = local.get(key);
+    if (!w || w.resetAt <= now) {
+      w = { count: 0, resetAt: now + windowMs };
+      local.set(key, w);
+    }
+    w.count += n;
+    return { current: w.count * o.instances, ttl: w.resetAt - now };
+  }
+
+  return async (key, windowMs, n) => {
+    if (!hit || !o.redis?.up) return countLocally(key, windowMs, n);
+    try {
+      const [current, ttl] = await hit(o.namespace + key, windowMs, n);
+      return { current, ttl };
+    } catch {
+      return countLocally(key, windowMs, n);
+    }
+  };
 }

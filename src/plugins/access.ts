@@ -7,14 +7,25 @@ import rateLimit from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import type { Config } from '../config.js';
-import { GatewayError } from '../errors.js';
-import { callerStore } from '../limits/caller-store.js';
+import { type CallerRef, callerRef } from '../limits/caller-ref.js';
+import { CallerRefusal } from '../limits/caller-refusal.js';
+import { callerCounter, callerStore } from '../limits/caller-store.js';
 import { RedisConnection } from '../redis/connection.js';
-import { clientAddress } from './auth.js';
+import { ANONYMOUS, clientAddress } from './auth.js';
 
 export interface AccessOptions {
   config: Config;
   keyPrefix: string;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Counts `n` more requests against the caller's CALLER_RATE_LIMIT (a batch's extra items). */
+    countRequests(
+      request: FastifyRequest,
+      n: number,
+    ): Promise<{ current: number; ttlMs: number; max: number }>;
+  }
 }
 
 export const EXPOSED_HEADERS = [
@@ -42,6 +53,11 @@ export function callerKey(request: FastifyRequest): string {
   return c && !c.anonymous ? `caller:${c.name}` : `ip:${clientAddress(request)}`;
 }
 
+/** Who the request's upstream calls, shares and usage are for (limits/caller-ref.ts). */
+export function callerRefOf(request: FastifyRequest): CallerRef {
+  return callerRef(request.caller ?? ANONYMOUS, callerKey(request));
+}
+
 async function accessPlugin(app: FastifyInstance, opts: AccessOptions) {
   const { config } = opts;
   const target = { url: config.REDIS_URL, clusterNodes: config.REDIS_CLUSTER_NODES };
@@ -55,25 +71,31 @@ async function accessPlugin(app: FastifyInstance, opts: AccessOptions) {
 
   if (config.CORS_ORIGINS.length > 0) await registerCors(app, new Set(config.CORS_ORIGINS));
 
+  const storeOptions = { redis, namespace: `${opts.keyPrefix}rl:`, instances: config.EXPECTED_INSTANCES };
+  const count = callerCounter(storeOptions);
+  app.decorate('countRequests', async (request: FastifyRequest, n: number) => {
+    const r = await count(callerKey(request), config.CALLER_RATE_WINDOW, n);
+    return { current: r.current, ttlMs: r.ttl, max: config.CALLER_RATE_LIMIT };
+  });
+
   await app.register(rateLimit, {
     global: true,
     max: config.CALLER_RATE_LIMIT,
     timeWindow: config.CALLER_RATE_WINDOW,
     hook: 'onRequest',
     enableDraftSpec: true,
-    store: callerStore({ redis, namespace: `${opts.keyPrefix}rl:`, instances: config.EXPECTED_INSTANCES }),
+    store: callerStore(storeOptions),
     keyGenerator: callerKey,
     allowList: (request) => !request.routeOptions.config?.auth,
     // A GatewayError, so the one error handler writes the contract's body and retry-after.
-    errorResponseBuilder: (_request, ctx) =>
-      new GatewayError(
-        429,
-        'RATE_LIMITED',
-        `rate limit of ${ctx.max} requests exceeded; retry in ${ctx.after}`,
-        {
-          retryAfterSeconds: ctx.ttl / 1000,
-        },
-      ),
+    errorResponseBuilder: (request, ctx) => {
+      app.usage.refused(callerRefOf(request), 'rate', request.log, 1, true);
+      return new CallerRefusal(
+        'rate',
+        `rate limit of ${ctx.max} requests exceeded (CALLER_RATE_LIMIT); retry in ${ctx.after}`,
+        ctx.ttl / 1000,
+      );
+    },
   });
 }
 

@@ -92,6 +92,7 @@ async function openapiPlugin(app: FastifyInstance) {
           description: "The upstream's own route and body shape, for existing JustOneAPI clients",
         },
         { name: 'cache', description: 'Cache management (admin keys only)' },
+        { name: 'usage', description: 'Upstream usage per caller (admin keys only)' },
       ],
       components: {
         securitySchemes: {

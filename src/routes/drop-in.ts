@@ -4,6 +4,7 @@
 // It shares cache entries with the normalised route (same tuple, same key).
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { applyCacheHeaders, sendJson, upstreamEnvelopeJson } from '../http/present.js';
+import { callerRefOf } from '../plugins/access.js';
 import type { SpreadParams } from '../upstream/params.js';
 import { upstreamEnvelopeSchema } from './drop-in-schema.js';
 import { dropInQuerySchema } from './schemas.js';
@@ -45,7 +46,12 @@ const dropInRoute: FastifyPluginAsyncZod = async (app) => {
       const params: SpreadParams = { oAuthorId, platform, range, type, onlyAssign, flowType };
       const force = wantsForcedRefresh(request.headers['cache-control'], request.caller?.admin);
       // Failures (201 "no content" included) go to the error handler, which answers the envelope.
-      const answer = await app.spread.get(params, { force, log: request.log, route: 'drop-in' });
+      const answer = await app.spread.get(params, {
+        force,
+        log: request.log,
+        route: 'drop-in',
+        caller: callerRefOf(request),
+      });
       if (applyCacheHeaders(request, reply, answer, app.spread.windows, ETAG_SUFFIX))
         return sendJson(reply, 304);
       return sendJson(reply, 200, upstreamEnvelopeJson(answer.entry, request.id));

@@ -1,6 +1,7 @@
 // GET /v1/authors/:oAuthorId/spread-info: the normalised route.
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { applyCacheHeaders, sendJson, spreadInfoJson } from '../http/present.js';
+import { callerRefOf } from '../plugins/access.js';
 import type { SpreadParams } from '../upstream/params.js';
 import {
   errorResponses,
@@ -38,7 +39,7 @@ const spreadInfoRoute: FastifyPluginAsyncZod = async (app) => {
     async (request, reply) => {
       const params: SpreadParams = { oAuthorId: request.params.oAuthorId, ...request.query };
       const force = wantsForcedRefresh(request.headers['cache-control'], request.caller?.admin);
-      const answer = await app.spread.get(params, { force, log: request.log });
+      const answer = await app.spread.get(params, { force, log: request.log, caller: callerRefOf(request) });
       if (applyCacheHeaders(request, reply, answer, app.spread.windows)) return sendJson(reply, 304);
       return sendJson(reply, 200, spreadInfoJson(params, answer));
     },

@@ -21,7 +21,10 @@ export interface FuzzApp {
   logs: string[];
   /** Where upstream calls, log lines and cache keys stand before a request, for `expectRefused`. */
   mark(): Promise<Mark>;
-  /** Keys under the prefix, minus the per-caller rate-limit counters every request writes by design. */
+  /**
+   * Keys under the prefix, minus the per-caller rate-limit counters every request writes by design,
+   * and the usage counts, written once a second for the requests before (limits/usage.ts).
+   */
   traces(): Promise<string[]>;
   close(): Promise<void>;
 }
@@ -62,7 +65,7 @@ export async function startFuzzApp(label: string): Promise<FuzzApp> {
       cursor = next;
       keys.push(...batch);
     } while (cursor !== '0');
-    return keys.filter((k) => !k.startsWith(`${prefix}rl:`)).sort();
+    return keys.filter((k) => !k.startsWith(`${prefix}rl:`) && !k.startsWith(`${prefix}usage:`)).sort();
   };
   return {
     app,

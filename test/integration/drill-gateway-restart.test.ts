@@ -21,6 +21,8 @@ const env = {
   REDIS_KEY_PREFIX: uniquePrefix('drill-restart'),
   UPSTREAM_MAX_RPS: '1000',
   CALLER_RATE_LIMIT: '100000',
+  // The burst is one (anonymous) caller's 30 misses at once: above the default pending cap of 20.
+  CALLER_MAX_PENDING_UPSTREAM: '100',
   SHUTDOWN_GRACE_MS: '10000',
 };
 

@@ -43,6 +43,8 @@ beforeAll(async () => {
       UPSTREAM_MAX_WAIT_MS: '4000',
       UPSTREAM_TIMEOUT_MS: '2000',
       CALLER_RATE_LIMIT: '10000000',
+      // One caller keeps about 20 calls waiting for budget (10/s offered, 5/s served, 4 s wait).
+      CALLER_MAX_PENDING_UPSTREAM: '1000',
       LOG_LEVEL: 'warn',
     },
     simOptions: { delayMs: 20 },

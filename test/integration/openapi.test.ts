@@ -11,6 +11,7 @@ import { documentOverride } from '../../src/plugins/openapi-transform.js';
 import { BATCH_ITEM_ERROR_STATUSES, batchBodySchema } from '../../src/routes/batch.js';
 import { DROP_IN_PATH } from '../../src/routes/drop-in.js';
 import { dropInQuerySchema, spreadParamsSchema, spreadQuerySchema } from '../../src/routes/schemas.js';
+import { USAGE_PATH, usageQuerySchema } from '../../src/routes/usage.js';
 import { FLOW_TYPES, PLATFORMS, QUERY_DEFAULTS, RANGES, VIDEO_TYPES } from '../../src/upstream/params.js';
 import { CALLER_KEY, type Gateway, startGateway } from '../helpers/gateway.js';
 
@@ -119,7 +120,9 @@ describe('OpenAPI document', () => {
       title: expect.any(String),
       version: expect.stringMatching(/^\d+\.\d+\.\d+/),
     });
-    expect(Object.keys(doc.paths).sort()).toEqual([DROP_IN_PATH, BATCH, SPREAD, `${SPREAD}/cache`].sort());
+    expect(Object.keys(doc.paths).sort()).toEqual(
+      [DROP_IN_PATH, BATCH, SPREAD, `${SPREAD}/cache`, USAGE_PATH].sort(),
+    );
     expect(Object.keys(doc.paths[SPREAD] ?? {})).toEqual(['get']);
     expect(Object.keys(doc.paths[BATCH] ?? {})).toEqual(['post']);
   });
@@ -129,6 +132,7 @@ describe('OpenAPI document', () => {
     expectParamsMatch(op(SPREAD, 'get'), 'path', spreadParamsSchema);
     expectParamsMatch(op(`${SPREAD}/cache`, 'delete'), 'path', spreadParamsSchema);
     expectParamsMatch(op(DROP_IN_PATH, 'get'), 'query', dropInQuerySchema);
+    expectParamsMatch(op(USAGE_PATH, 'get'), 'query', usageQuerySchema);
   });
 
   it('documents the batch body the route validates with, and an example of it', () => {

@@ -78,6 +78,27 @@ describe('defaults', () => {
   });
 });
 
+describe('CALLER_UPSTREAM_DAILY', () => {
+  it('reads name=N pairs and *=N; unset is no share for anyone', () => {
+    const c = loadConfig({ CALLER_UPSTREAM_DAILY: 'etl=2000, jwt:alice=5 ,*=200' });
+    expect([...c.CALLER_UPSTREAM_DAILY.byName]).toEqual([
+      ['etl', 2000],
+      ['jwt:alice', 5],
+    ]);
+    expect(c.CALLER_UPSTREAM_DAILY.others).toBe(200);
+    const none = loadConfig({});
+    expect(none.CALLER_UPSTREAM_DAILY.byName.size).toBe(0);
+    expect(none.CALLER_UPSTREAM_DAILY.others).toBeNull();
+    expect(none.CALLER_MAX_PENDING_UPSTREAM).toBe(20);
+  });
+
+  it('takes "__proto__" as a caller name like any other', () => {
+    const c = loadConfig({ CALLER_UPSTREAM_DAILY: '__proto__=3' });
+    expect(c.CALLER_UPSTREAM_DAILY.byName.get('__proto__')).toBe(3);
+    expect(c.CALLER_UPSTREAM_DAILY.byName.size).toBe(1);
+  });
+});
+
 describe('bad values', () => {
   const cases: Array<[string, string]> = [
     ['PORT', 'abc'],
@@ -98,6 +119,11 @@ describe('bad values', () => {
     ['CALLER_RATE_WINDOW', 'soon'],
     ['API_KEYS', 'no-colon-here-at-all'],
     ['ADMIN_API_KEYS', 'ops:short'],
+    ['CALLER_UPSTREAM_DAILY', 'etl'],
+    ['CALLER_UPSTREAM_DAILY', 'etl=-1'],
+    ['CALLER_UPSTREAM_DAILY', 'etl=10,etl=20'],
+    ['CALLER_UPSTREAM_DAILY', '*=1,*=2'],
+    ['CALLER_MAX_PENDING_UPSTREAM', '0'],
   ];
 
   it.each(cases)('%s=%s stops start-up with one line naming it', (name, value) => {

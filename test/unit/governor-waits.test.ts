@@ -5,7 +5,6 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { GatewayError } from '../../src/errors.js';
 import { UpstreamGovernor } from '../../src/limits/governor.js';
-import { Sleepers } from '../../src/limits/sleepers.js';
 import { GatewayMetrics } from '../../src/metrics.js';
 
 const WAITERS = 40;
@@ -19,6 +18,7 @@ function governor(rps: number): UpstreamGovernor {
     UPSTREAM_MAX_RPS: String(rps),
     UPSTREAM_MAX_WAIT_MS: '60000',
     UPSTREAM_TIMEOUT_MS: '2000',
+    CALLER_MAX_PENDING_UPSTREAM: '100',
   });
   return new UpstreamGovernor({
     config,
@@ -72,22 +72,5 @@ describe('budget waits', () => {
     );
     await new Promise((r) => setTimeout(r, 50));
     expect(warnings.filter((w) => w.name === 'MaxListenersExceededWarning')).toEqual([]);
-  });
-
-  it('a sleeper is forgotten when it wakes; close ends the pending ones and any later one', async () => {
-    const sleepers = new Sleepers();
-    await Promise.all(Array.from({ length: 100 }, (_, i) => sleepers.sleep(i % 5)));
-    expect(sleepers.size).toBe(0);
-    const pending = Array.from({ length: 3 }, () =>
-      sleepers.sleep(60_000).then(
-        () => 'woke',
-        (e: Error) => e.message,
-      ),
-    );
-    expect(sleepers.size).toBe(3);
-    sleepers.close(new Error('closing'));
-    expect(await Promise.all(pending)).toEqual(['closing', 'closing', 'closing']);
-    expect(sleepers.size).toBe(0);
-    await expect(sleepers.sleep(1)).rejects.toThrow('closing');
   });
 });

@@ -9,6 +9,8 @@ import { MemoryStore } from '../../src/cache/memory-store.js';
 import { type CacheOutcome, SpreadService } from '../../src/cache/spread-service.js';
 import { type Coordinator, localCoordinator, type SharedOutcome } from '../../src/cache/store.js';
 import { GatewayError } from '../../src/errors.js';
+import { callerRef } from '../../src/limits/caller-ref.js';
+import { callerRefusal } from '../../src/limits/caller-refusal.js';
 import type { UpstreamResult } from '../../src/upstream/client.js';
 import { upstreamError } from '../../src/upstream/codes.js';
 import { QUERY_DEFAULTS, type SpreadParams } from '../../src/upstream/params.js';
@@ -102,7 +104,8 @@ function service(o: { store?: MemoryStore; coordinator?: Coordinator; upstream: 
   return { svc, outcomes, coalesced, revalidated };
 }
 
-const get = (svc: SpreadService, p = params(), force = false) => svc.get(p, { log, force });
+const CALLER = callerRef({ name: 'svc', anonymous: false }, 'caller:svc');
+const get = (svc: SpreadService, p = params(), force = false) => svc.get(p, { log, force, caller: CALLER });
 const outcomeOf = async (p: Promise<{ outcome: CacheOutcome }>) => (await p).outcome;
 const settle = () => new Promise((r) => setImmediate(r));
 
@@ -197,15 +200,26 @@ describe('SpreadService cache rules', () => {
     expect(outcomes.at(-1)).toBe('ERROR');
   });
 
-  it('never replaces a 4xx-class failure with a stale entry', async () => {
+  it("answers the stale entry instead of the caller's daily-share refusal", async () => {
     up.auto = () => ok(1);
     const { svc } = service({ upstream: up });
     await get(svc);
     clock += W.freshMs + 1;
     up.auto = () => {
-      throw new GatewayError(429, 'RATE_LIMITED', 'slow down');
+      throw callerRefusal('daily_share', 'share spent', 60_000);
     };
-    await expect(get(svc, params(), true)).rejects.toMatchObject({ statusCode: 429 });
+    expect(await get(svc, params(), true)).toMatchObject({ outcome: 'STALE', entry: { requestId: 'r1' } });
+  });
+
+  it('lets an upstream "no content" replace a stale entry: 404, not the old answer', async () => {
+    up.auto = () => ok(1);
+    const { svc } = service({ upstream: up });
+    await get(svc);
+    clock += W.freshMs + 1;
+    up.auto = () => ({ kind: 'not_found', requestId: 'nf' });
+    await expect(get(svc, params(), true)).rejects.toMatchObject({ statusCode: 404 });
+    await expect(get(svc)).rejects.toMatchObject({ code: 'AUTHOR_NOT_FOUND' });
+    expect(up.calls).toHaveLength(2);
   });
 
   it('remembers "no content" for the not-found window, then asks again', async () => {

@@ -1,0 +1,207 @@
+// Usage per caller: the Prometheus counters (label: key name, `jwt` or `anonymous`) at once, and
+// the same figures per caller name and upstream day for GET /v1/usage. Those are added up in
+// process and written to Redis once a second (one MULTI of HINCRBYs per day's hash), never one
+// command per request; while Redis is down they keep adding up and are written when it is back.
+// A crashed instance loses at most its last second; a clean shutdown writes what it holds.
+import type { FastifyBaseLogger } from 'fastify';
+import type { GatewayMetrics } from '../metrics.js';
+import type { RedisConnection } from '../redis/connection.js';
+import type { CallerRef } from './caller-ref.js';
+import type { CallerRefusalReason } from './caller-refusal.js';
+import { QuotaCalendar } from './quota-day.js';
+
+export type UsageCounter =
+  | 'requests'
+  | 'cacheHits'
+  | 'upstreamCalls'
+  | 'billedCalls'
+  | `refused.${CallerRefusalReason}`;
+
+export const USAGE_RETENTION_DAYS = 35;
+const RETENTION_MS = (USAGE_RETENTION_DAYS + 1) * 86_400_000;
+export const CALLER_REFUSAL_REASONS: readonly CallerRefusalReason[] = [
+  'rate',
+  'daily_share',
+  'pending',
+  'credentials',
+];
+
+/** day -> caller name -> counter -> n. Objects per caller, so a hit builds no strings. */
+type Counts = Map<string, Map<string, Partial<Record<UsageCounter, number>>>>;
+
+export interface CallerUsageOptions {
+  metrics: GatewayMetrics;
+  redis: RedisConnection | null;
+  keyPrefix: string;
+  tz: string;
+  log: FastifyBaseLogger;
+  flushMs?: number;
+}
+
+type Child = { inc(n?: number): void };
+
+interface Series {
+  requests: Child;
+  hits: Child;
+  calls: Child;
+  billed: Child;
+}
+
+export class CallerUsage {
+  private readonly calendar: QuotaCalendar;
+  private readonly series = new Map<string, Series>();
+  /** Not yet in Redis; with no Redis configured, everything (the whole report, one instance). */
+  private unwritten: Counts = new Map();
+  private readonly timer: NodeJS.Timeout | undefined;
+  private flushing: Promise<void> | null = null;
+
+  constructor(private readonly o: CallerUsageOptions) {
+    this.calendar = new QuotaCalendar(o.tz);
+    if (o.redis) this.timer = setInterval(() => void this.flush(), o.flushMs ?? 1000).unref();
+  }
+
+  key(day: string): string {
+    return `${this.o.keyPrefix}usage:${day}`;
+  }
+
+  /** One request (a batch item counts one) answered for `ref`; `hit`: no upstream call made for it. */
+  served(ref: CallerRef, hit: boolean): void {
+    const s = this.bound(ref.label);
+    s.requests.inc();
+    this.add(ref.name, 'requests');
+    if (hit) {
+      s.hits.inc();
+      this.add(ref.name, 'cacheHits');
+    }
+  }
+
+  /** One upstream call (attempt) made for `ref`. */
+  call(ref: CallerRef, billed: boolean): void {
+    const s = this.bound(ref.label);
+    (billed ? s.billed : s.calls).inc();
+    this.add(ref.name, 'upstreamCalls');
+    if (billed) this.add(ref.name, 'billedCalls');
+  }
+
+  /**
+   * Requests refused by the caller's own limits: counted, and logged once. `asRequests`: they never
+   * reached the cache (the request limit), so they count as requests here too.
+   */
+  refused(
+    ref: CallerRef,
+    reason: CallerRefusalReason,
+    log: FastifyBaseLogger,
+    n = 1,
+    asRequests = false,
+  ): void {
+    this.o.metrics.callerRefusals.inc({ caller: ref.label, reason }, n);
+    this.add(ref.name, `refused.${reason}`, n);
+    if (asRequests) {
+      this.bound(ref.label).requests.inc(n);
+      this.add(ref.name, 'requests', n);
+    }
+    log.info({ caller: ref.name, reason, requests: n }, `caller refused: ${reason}`);
+  }
+
+  /** Writes what this instance counted to Redis (no-op without Redis, or while it is down). */
+  async flush(): Promise<void> {
+    while (this.flushing) await this.flushing;
+    const redis = this.o.redis;
+    if (!redis?.up || this.unwritten.size === 0) return;
+    const batch = this.unwritten;
+    this.unwritten = new Map();
+    this.flushing = this.write(redis, batch).finally(() => {
+      this.flushing = null;
+    });
+    await this.flushing;
+  }
+
+  /** Counts per caller name for one upstream day, all instances (this one's written first). */
+  async counts(day: string): Promise<Map<string, Map<string, number>>> {
+    await this.flush();
+    const out = new Map<string, Map<string, number>>();
+    const put = (field: string, n: number) => {
+      const bar = field.lastIndexOf('|');
+      if (bar <= 0) return;
+      const caller = field.slice(0, bar);
+      const row = out.get(caller) ?? new Map<string, number>();
+      out.set(caller, row);
+      row.set(field.slice(bar + 1), (row.get(field.slice(bar + 1)) ?? 0) + n);
+    };
+    if (this.o.redis) {
+      for (const [f, n] of Object.entries(await this.o.redis.client.hgetall(this.key(day))))
+        put(f, Number(n));
+    } else {
+      for (const [caller, c] of this.unwritten.get(day) ?? [])
+        for (const [counter, n] of Object.entries(c)) put(`${caller}|${counter}`, n);
+    }
+    return out;
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.timer);
+    await this.flush();
+  }
+
+  private add(
+    caller: string,
+    counter: UsageCounter,
+    n = 1,
+    dayId = this.calendar.at(Date.now()).dayId,
+  ): void {
+    let day = this.unwritten.get(dayId);
+    if (!day) {
+      day = new Map();
+      this.unwritten.set(dayId, day);
+      if (!this.o.redis) this.forgetOldDays(dayId);
+    }
+    let c = day.get(caller);
+    if (!c) {
+      c = {};
+      day.set(caller, c);
+    }
+    c[counter] = (c[counter] ?? 0) + n;
+  }
+
+  private async write(redis: RedisConnection, batch: Counts): Promise<void> {
+    for (const [day, callers] of batch) {
+      const key = this.key(day);
+      const m = redis.client.multi();
+      for (const [caller, c] of callers)
+        for (const [counter, n] of Object.entries(c)) m.hincrby(key, `${caller}|${counter}`, n);
+      m.pexpire(key, RETENTION_MS);
+      try {
+        await m.exec();
+      } catch {
+        // Kept for the next flush. A write that Redis applied but did not confirm in time would be
+        // counted twice; that needs a timeout after the command reached Redis, and is logged.
+        this.o.log.warn({ day }, 'usage counts not written to Redis; kept for the next attempt');
+        for (const [caller, c] of callers)
+          for (const [counter, n] of Object.entries(c)) this.add(caller, counter as UsageCounter, n, day);
+      }
+    }
+  }
+
+  /** Without Redis the counts live here: keep only the days /v1/usage serves. */
+  private forgetOldDays(today: string): void {
+    const oldest = new Date(Date.parse(`${today}T00:00:00Z`) - USAGE_RETENTION_DAYS * 86_400_000)
+      .toISOString()
+      .slice(0, 10);
+    for (const day of this.unwritten.keys()) if (day < oldest) this.unwritten.delete(day);
+  }
+
+  private bound(label: string): Series {
+    let s = this.series.get(label);
+    if (!s) {
+      const m = this.o.metrics;
+      s = {
+        requests: m.callerRequests.labels({ caller: label }),
+        hits: m.callerCacheHits.labels({ caller: label }),
+        calls: m.callerUpstreamCalls.labels({ caller: label, billed: 'false' }),
+        billed: m.callerUpstreamCalls.labels({ caller: label, billed: 'true' }),
+      };
+      this.series.set(label, s);
+    }
+    return s;
+  }
+}

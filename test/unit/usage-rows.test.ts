@@ -1,0 +1,57 @@
+// The /v1/usage rows: usage counters by caller name joined with share counters by limit bucket.
+import { describe, expect, it } from 'vitest';
+import { usageRows } from '../../src/routes/usage.js';
+
+describe('usage rows', () => {
+  it('joins counters and shares; anonymous addresses add up into one row without a "left"', () => {
+    const counts = new Map([
+      [
+        'etl',
+        new Map([
+          ['requests', 12],
+          ['cacheHits', 2],
+          ['upstreamCalls', 10],
+          ['billedCalls', 9],
+          ['refused.daily_share', 3],
+        ]),
+      ],
+      ['anonymous', new Map([['requests', 4]])],
+    ]);
+    const used = new Map([
+      ['caller:etl', 10],
+      ['ip:10.0.0.1', 1],
+      ['ip:10.0.0.2', 1],
+      ['caller:jwt:alice', 2], // charged, its usage not written yet: still listed
+    ]);
+    const shareOf = (name: string, anonymous: boolean) => (anonymous ? 1 : name === 'etl' ? 10 : null);
+    expect(usageRows(counts, used, shareOf)).toEqual([
+      {
+        caller: 'anonymous',
+        requests: 4,
+        cacheHits: 0,
+        upstreamCalls: 0,
+        billedCalls: 0,
+        refused: { rate: 0, daily_share: 0, pending: 0, credentials: 0 },
+        share: { limit: 1, used: 2, left: null },
+      },
+      {
+        caller: 'etl',
+        requests: 12,
+        cacheHits: 2,
+        upstreamCalls: 10,
+        billedCalls: 9,
+        refused: { rate: 0, daily_share: 3, pending: 0, credentials: 0 },
+        share: { limit: 10, used: 10, left: 0 },
+      },
+      {
+        caller: 'jwt:alice',
+        requests: 0,
+        cacheHits: 0,
+        upstreamCalls: 0,
+        billedCalls: 0,
+        refused: { rate: 0, daily_share: 0, pending: 0, credentials: 0 },
+        share: null,
+      },
+    ]);
+  });
+});
