@@ -1,14 +1,15 @@
-// The @fastify/rate-limit store for per-caller limits: a fixed window counted in Redis, shared by
-// all instances. When Redis does not answer, each instance counts in memory and reports its count
-// times EXPECTED_INSTANCES: with requests spread over the instances that estimates the caller's
-// total, so the limit stays about the same; never unlimited, and never an error for the caller.
+// Fixed windows counted in Redis, shared by all instances, one awaited command per count (the
+// failed-credential limit; the per-caller request limit adds in-process counting, caller-limit.ts).
+// When Redis does not answer, each instance counts in memory and reports its count times
+// EXPECTED_INSTANCES: with requests spread over the instances that estimates the caller's total, so
+// the limit stays about the same; never unlimited, and never an error for the caller.
 import type { FastifyRateLimitStore, FastifyRateLimitStoreCtor } from '@fastify/rate-limit';
 import type { Result } from 'ioredis';
 import { LRUCache } from 'lru-cache';
 import type { RedisConnection } from '../redis/connection.js';
 
 // ARGV: window ms, how many requests this counts (a batch counts its distinct items).
-const HIT_LUA = `
+export const HIT_LUA = `
 local current = redis.call('INCRBY', KEYS[1], ARGV[2])
 local ttl = redis.call('PTTL', KEYS[1])
 if ttl < 0 then
@@ -56,25 +57,40 @@ export function callerStore(o: CallerStoreOptions): FastifyRateLimitStoreCtor {
   return CallerStore;
 }
 
-/** The store's counting, also for requests that count more than one (the batch). */
+/**
+ * Windows counted in this process alone, each count reported times `instances` (Redis down or unset).
+ * Synchronous: the caller limit answers from it without an await.
+ */
+export function localCounter(
+  instances: number,
+  maxKeys = 50_000,
+  now: () => number = Date.now,
+): (key: string, windowMs: number, n: number) => { current: number; ttlMs: number } {
+  const local = new LRUCache<string, { count: number; resetAt: number }>({ max: maxKeys });
+  return (key, windowMs, n) => {
+    const t = now();
+    let w = local.get(key);
+    if (!w || w.resetAt <= t) {
+      w = { count: 0, resetAt: t + windowMs };
+      local.set(key, w);
+    }
+    w.count += n;
+    return { current: w.count * instances, ttlMs: w.resetAt - t };
+  };
+}
+
+/** The store's counting, also for requests that count more than one. */
 export function callerCounter(o: CallerStoreOptions): CallerCounter {
-  const local = new LRUCache<string, { count: number; resetAt: number }>({ max: o.maxLocalKeys ?? 50_000 });
+  const local = localCounter(o.instances, o.maxLocalKeys);
+  const countLocally = (key: string, windowMs: number, n: number): Count => {
+    const r = local(key, windowMs, n);
+    return { current: r.current, ttl: r.ttlMs };
+  };
   let hit: HitCommand | null = null;
   if (o.redis) {
     const client = o.redis.client;
     client.defineCommand('xtgCallerHit', { numberOfKeys: 1, lua: HIT_LUA });
     hit = (key, windowMs, n) => client.xtgCallerHit(key, windowMs, n);
-  }
-
-  function countLocally(key: string, windowMs: number, n: number): Count {
-    const now = Date.now();
-    let w = local.get(key);
-    if (!w || w.resetAt <= now) {
-      w = { count: 0, resetAt: now + windowMs };
-      local.set(key, w);
-    }
-    w.count += n;
-    return { current: w.count * o.instances, ttl: w.resetAt - now };
   }
 
   return async (key, windowMs, n) => {

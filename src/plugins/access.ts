@@ -1,15 +1,16 @@
-// Caller access after authentication: per-caller rate limits (@fastify/rate-limit, counted in
-// Redis for all instances; see limits/caller-store.ts for Redis down) and CORS for browsers.
-// Only routes that require a key (`config.auth`) are limited: /healthz, /readyz, /metrics, /docs
-// and preflights never are.
+// Caller access after authentication: per-caller rate limits (counted for all instances through
+// Redis, hot callers in process between flushes: limits/caller-limit.ts) with the IETF draft
+// `ratelimit-*` headers as @fastify/rate-limit emits them, and CORS for browsers. Only routes that
+// require a key (`config.auth`) are limited: /healthz, /readyz, /metrics, /docs and preflights
+// never are. The limit hook answers without an await when the count is decided in process (the
+// cache-hit path), so a hit's objects do not outlive a Redis round trip.
 import cors from '@fastify/cors';
-import rateLimit from '@fastify/rate-limit';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
 import fp from 'fastify-plugin';
 import type { Config } from '../config.js';
+import { CallerLimiter, type LimitCount } from '../limits/caller-limit.js';
 import { type CallerRef, callerRef } from '../limits/caller-ref.js';
 import { CallerRefusal } from '../limits/caller-refusal.js';
-import { callerCounter, callerStore } from '../limits/caller-store.js';
 import { RedisConnection } from '../redis/connection.js';
 import { ANONYMOUS, clientAddress } from './auth.js';
 
@@ -64,39 +65,63 @@ async function accessPlugin(app: FastifyInstance, opts: AccessOptions) {
   // A connection of its own: a burst of limit checks must not queue behind cache traffic.
   const redis =
     target.url || target.clusterNodes?.length ? new RedisConnection(target, app.log, 'rate-limit') : null;
-  if (redis) {
-    app.addHook('onClose', () => redis.close());
-    await redis.waitReady(1000);
-  }
+  if (redis) await redis.waitReady(1000);
 
   if (config.CORS_ORIGINS.length > 0) await registerCors(app, new Set(config.CORS_ORIGINS));
 
-  const storeOptions = { redis, namespace: `${opts.keyPrefix}rl:`, instances: config.EXPECTED_INSTANCES };
-  const count = callerCounter(storeOptions);
+  const max = config.CALLER_RATE_LIMIT;
+  const limiter = new CallerLimiter({
+    redis,
+    namespace: `${opts.keyPrefix}rl:`,
+    instances: config.EXPECTED_INSTANCES,
+    limit: max,
+    windowMs: config.CALLER_RATE_WINDOW,
+  });
+  // The last counts go out before the connection closes.
+  app.addHook('onClose', async () => {
+    await limiter.close();
+    await redis?.close();
+  });
   app.decorate('countRequests', async (request: FastifyRequest, n: number) => {
-    const r = await count(callerKey(request), config.CALLER_RATE_WINDOW, n);
-    return { current: r.current, ttlMs: r.ttl, max: config.CALLER_RATE_LIMIT };
+    const r = await limiter.count(callerKey(request), n);
+    return { current: r.current, ttlMs: r.ttlMs, max };
   });
 
-  await app.register(rateLimit, {
-    global: true,
-    max: config.CALLER_RATE_LIMIT,
-    timeWindow: config.CALLER_RATE_WINDOW,
-    hook: 'onRequest',
-    enableDraftSpec: true,
-    store: callerStore(storeOptions),
-    keyGenerator: callerKey,
-    allowList: (request) => !request.routeOptions.config?.auth,
+  const limitText = String(max);
+  function answer(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    c: LimitCount,
+    done: HookHandlerDoneFunction,
+  ) {
+    const seconds = Math.ceil(c.ttlMs / 1000);
+    reply.header('ratelimit-limit', limitText);
+    reply.header('ratelimit-remaining', String(Math.max(0, max - c.current)));
+    reply.header('ratelimit-reset', String(seconds));
+    if (c.current <= max) return done();
+    reply.header('retry-after', String(seconds));
+    app.usage.refused(callerRefOf(request), 'rate', request.log, 1, true);
     // A GatewayError, so the one error handler writes the contract's body and retry-after.
-    errorResponseBuilder: (request, ctx) => {
-      app.usage.refused(callerRefOf(request), 'rate', request.log, 1, true);
-      return new CallerRefusal(
+    done(
+      new CallerRefusal(
         'rate',
-        `rate limit of ${ctx.max} requests exceeded (CALLER_RATE_LIMIT); retry in ${ctx.after}`,
-        ctx.ttl / 1000,
-      );
-    },
+        `rate limit of ${max} requests exceeded (CALLER_RATE_LIMIT); retry in ${inWords(seconds)}`,
+        c.ttlMs / 1000,
+      ),
+    );
+  }
+  app.addHook('onRequest', (request, reply, done) => {
+    if (!request.routeOptions.config?.auth) return done();
+    const c = limiter.take(callerKey(request));
+    if (c instanceof Promise) c.then((r) => answer(request, reply, r, done), done);
+    else answer(request, reply, c, done);
   });
+}
+
+/** "1 second", "30 seconds", "1 minute", "2 minutes" (as @fastify/rate-limit's messages said). */
+function inWords(seconds: number): string {
+  const [n, unit] = seconds >= 60 && seconds % 60 === 0 ? [seconds / 60, 'minute'] : [seconds, 'second'];
+  return `${n} ${unit}${n === 1 ? '' : 's'}`;
 }
 
 async function registerCors(app: FastifyInstance, origins: Set<string>) {
