@@ -2,7 +2,7 @@
 // constructed here from the config, so tests build as many independent apps as they need.
 import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import { serializerCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { type JwtTuning, jwtVerifierFor } from './auth/jwt.js';
 import type { Windows } from './cache/entry.js';
 import { MemoryStore } from './cache/memory-store.js';
@@ -13,6 +13,7 @@ import { TieredStore } from './cache/tiered-store.js';
 import type { Config } from './config.js';
 import { GatewayError, upstreamUnavailable } from './errors.js';
 import { clientErrorHandler, earlyAnswerClosePlugin, httpServerOptions } from './http/connections.js';
+import { fastValidatorCompiler } from './http/fast-validation.js';
 import { trustProxyOption } from './http/trust-proxy.js';
 import { AuthFailureLimiter } from './limits/auth-failures.js';
 import { type GovernorTuning, UpstreamGovernor } from './limits/governor.js';
@@ -80,7 +81,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     // Long ids must reach validation (a 400 naming oAuthorId), not be cut off by the router as 414.
     routerOptions: { maxParamLength: 2048 },
   }).withTypeProvider<ZodTypeProvider>();
-  app.setValidatorCompiler(validatorCompiler);
+  app.setValidatorCompiler(fastValidatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
 
   const metrics = new GatewayMetrics();
@@ -126,7 +127,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   const { store, coordinator, subscriber } = redis
     ? redisCache(redis, config, windows, app.log)
     : {
-        store: new MemoryStore(config.CACHE_MEMORY_MAX_ENTRIES),
+        store: new MemoryStore(memoryBounds(config)),
         coordinator: localCoordinator,
         subscriber: null,
       };
@@ -218,6 +219,10 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   return app;
 }
 
+function memoryBounds(config: Config) {
+  return { maxBytes: config.CACHE_MEMORY_MAX_BYTES, maxEntries: config.CACHE_MEMORY_MAX_ENTRIES };
+}
+
 /** The Redis tier: entries behind an in-process copy, single flight across instances, pub/sub. */
 function redisCache(redis: RedisConnection, config: Config, windows: Windows, log: FastifyInstance['log']) {
   const subscriber = createRedisClient(redis.target, SUBSCRIBER);
@@ -229,7 +234,7 @@ function redisCache(redis: RedisConnection, config: Config, windows: Windows, lo
     subscriber,
     channel: `${prefix}invalidate`,
     l1Ms: config.CACHE_L1_SECONDS * 1000,
-    maxLocalEntries: config.CACHE_MEMORY_MAX_ENTRIES,
+    bounds: memoryBounds(config),
     windows,
     log,
   });

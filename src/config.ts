@@ -166,7 +166,10 @@ export const envSchema = z.object({
   CACHE_STALE_SECONDS: int(0).default(604_800),
   CACHE_NOT_FOUND_SECONDS: int(0).default(3600),
   CACHE_L1_SECONDS: int(0, 3600).default(5),
-  CACHE_MEMORY_MAX_ENTRIES: int(1).default(50_000),
+  // The in-process copy, by bytes (see docs/scaling.md for how the default fits a 512 MiB container).
+  CACHE_MEMORY_MAX_BYTES: int(1024 * 1024).default(128 * 1024 * 1024),
+  // Optionally also by entries; unset: bytes alone bound it.
+  CACHE_MEMORY_MAX_ENTRIES: int(1).optional(),
   UPSTREAM_MAX_RPS: z.coerce.number().positive().max(10_000).default(5),
   UPSTREAM_MAX_WAIT_MS: int(0).default(15_000),
   UPSTREAM_DAILY_QUOTA: int(0).default(0),

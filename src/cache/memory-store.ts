@@ -1,18 +1,37 @@
 // The in-process store, used alone when neither REDIS_URL nor REDIS_CLUSTER_NODES is set: right for
-// one instance. Bounded (LRU), each entry kept for its TTL. (With Redis, tiered-store.ts keeps its
-// own in-process copy in front of it.)
+// one instance. Bounded by bytes (CACHE_MEMORY_MAX_BYTES, and CACHE_MEMORY_MAX_ENTRIES when set),
+// least recently used out first, each entry kept for its TTL. (With Redis, tiered-store.ts keeps
+// its own in-process copy in front of it, bounded the same way.)
 import { LRUCache } from 'lru-cache';
 import type { CacheEntry } from './entry.js';
+import { entrySize, hold } from './held-entry.js';
 import type { CacheStore } from './store.js';
+
+/** How much an in-process copy may hold. */
+export interface MemoryBounds {
+  maxBytes: number;
+  /** Also at most this many entries (unset: only bytes bound it). */
+  maxEntries?: number | undefined;
+}
+
+/** lru-cache options for a copy bounded by `b`, each value counted by `size`. */
+export function lruBounds<V extends {}>(b: MemoryBounds | number, size: (v: V) => number) {
+  const bounds = typeof b === 'number' ? { maxBytes: Number.MAX_SAFE_INTEGER, maxEntries: b } : b;
+  return {
+    maxSize: Math.max(1, bounds.maxBytes),
+    sizeCalculation: size,
+    ...(bounds.maxEntries === undefined ? {} : { max: Math.max(1, bounds.maxEntries) }),
+  };
+}
 
 export class MemoryStore implements CacheStore {
   readonly name = 'memory';
   private readonly lru: LRUCache<string, CacheEntry>;
 
-  /** `now`: the clock of entry TTLs (tests step it instead of sleeping). */
-  constructor(maxEntries: number, now?: () => number) {
-    this.lru = new LRUCache({
-      max: Math.max(1, maxEntries),
+  /** `bounds`: bytes (and entries), or a number of entries; `now`: the clock of entry TTLs (tests). */
+  constructor(bounds: MemoryBounds | number, now?: () => number) {
+    this.lru = new LRUCache<string, CacheEntry>({
+      ...lruBounds<CacheEntry>(bounds, entrySize),
       ttlAutopurge: false,
       ...(now ? { perf: { now }, ttlResolution: 0 } : {}),
     });
@@ -22,8 +41,12 @@ export class MemoryStore implements CacheStore {
     return this.lru.get(key);
   }
 
+  peek(key: string): CacheEntry | undefined {
+    return this.lru.get(key);
+  }
+
   async set(key: string, entry: CacheEntry, ttlSeconds: number): Promise<void> {
-    if (ttlSeconds > 0) this.lru.set(key, entry, { ttl: ttlSeconds * 1000 });
+    if (ttlSeconds > 0) this.lru.set(key, hold(entry), { ttl: ttlSeconds * 1000 });
   }
 
   async delete(keys: string[]): Promise<number> {

@@ -89,6 +89,17 @@ export class SpreadService {
     return this.o.keyPrefix + tupleKey(params);
   }
 
+  /**
+   * A fresh answer this process holds, without any I/O (no promise: the cache-hit path), or
+   * undefined when get() must decide (absent, stale, not found, or only Redis knows).
+   */
+  peek(params: SpreadParams, caller: CallerRef, route = 'spread-info'): Answer | undefined {
+    const entry = this.o.store.peek(this.keyFor(params));
+    if (entry?.kind !== 'ok' || freshness(entry, this.o.windows, this.now()) !== 'fresh') return undefined;
+    this.events.served?.(caller, true);
+    return this.answer(entry, 'HIT', route);
+  }
+
   async get(params: SpreadParams, opts: GetOptions): Promise<Answer> {
     const ticket = opts.ticket ?? { caller: opts.caller, called: false };
     let answered = false;

@@ -7,6 +7,8 @@ export interface CacheStore {
   readonly name: string;
   /** `skipL1`: read the shared tier, past any in-process copy (after another instance wrote). */
   get(key: string, opts?: { skipL1?: boolean }): Promise<CacheEntry | undefined>;
+  /** What get() would answer without I/O, or undefined when it would have to ask the shared tier. */
+  peek(key: string): CacheEntry | undefined;
   set(key: string, entry: CacheEntry, ttlSeconds: number): Promise<void>;
   /** Deletes these keys; resolves with how many existed. */
   delete(keys: string[]): Promise<number>;

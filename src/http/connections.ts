@@ -4,7 +4,7 @@
 // Without these a client trickling a body one byte at a time holds a socket and a file descriptor for
 // as long as it likes (Fastify's default requestTimeout is 0: none).
 import { randomUUID } from 'node:crypto';
-import { maxHeaderSize, type ServerOptions } from 'node:http';
+import { type IncomingMessage, maxHeaderSize, type ServerOptions } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
@@ -82,16 +82,30 @@ export function clientErrorHandler(this: FastifyInstance, err: NodeJS.ErrnoExcep
  */
 async function earlyAnswerClose(app: FastifyInstance) {
   // `complete` is false until Node's parser has the whole body (undefined on app.inject requests).
-  app.addHook('onSend', async (request, reply) => {
-    if (request.raw.complete === false) reply.header('connection', 'close');
+  // Callback hooks: they run on every answer, and never wait.
+  app.addHook('onSend', (request, reply, payload, done) => {
+    if (bodyStillArriving(request.raw)) reply.header('connection', 'close');
+    done(null, payload);
   });
-  app.addHook('onResponse', async (request) => {
-    if (request.raw.complete !== false) return;
+  app.addHook('onResponse', (request, _reply, done) => {
     const socket = request.raw.socket;
-    if (socket.destroyed) return;
-    const timer = setTimeout(() => socket.destroy(), EARLY_ANSWER_DRAIN_MS).unref();
-    socket.once('close', () => clearTimeout(timer));
+    if (bodyStillArriving(request.raw) && !socket.destroyed) {
+      const timer = setTimeout(() => socket.destroy(), EARLY_ANSWER_DRAIN_MS).unref();
+      socket.once('close', () => clearTimeout(timer));
+    }
+    done();
   });
+}
+
+/**
+ * A request declared a body that Node's parser has not finished. A request without one (a GET) is
+ * not complete either while it is answered in the same tick as it arrived (a cache hit answered
+ * without an await): the parser marks it complete only after its handlers return.
+ */
+function bodyStillArriving(raw: IncomingMessage): boolean {
+  if (raw.complete !== false) return false;
+  const length = raw.headers['content-length'];
+  return (length !== undefined && length !== '0') || raw.headers['transfer-encoding'] !== undefined;
 }
 
 export const earlyAnswerClosePlugin = fp(earlyAnswerClose, { name: 'early-answer-close' });

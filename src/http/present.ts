@@ -1,29 +1,22 @@
-// Turns a cache answer into response bytes and headers. The normalised metrics of an entry are
-// serialised once and reused for every answer from that entry (the hot path of a cache hit).
+// Turns a cache answer into response bytes and headers. An entry's data and metrics are serialised
+// once (cache/held-entry.ts); a hot entry's whole answer (body, age, cache-control) is built once
+// per second and outcome and reused for every request in between (the hot path of a cache hit).
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { entryEtag, type OkEntry, type Windows } from '../cache/entry.js';
+import type { OkEntry, Windows } from '../cache/entry.js';
+import { HeldOk, type Rendered } from '../cache/held-entry.js';
 import type { Answer } from '../cache/spread-service.js';
-import { normalizeSpreadInfo } from '../normalize/spread-info.js';
 import type { SpreadParams } from '../upstream/params.js';
-
-const metricsJson = new WeakMap<OkEntry, string>();
-
-function metricsOf(entry: OkEntry): string {
-  let json = metricsJson.get(entry);
-  if (json === undefined) {
-    json = JSON.stringify(normalizeSpreadInfo(entry.data));
-    metricsJson.set(entry, json);
-  }
-  return json;
-}
 
 export function ageSeconds(entry: OkEntry, now = Date.now()): number {
   return Math.max(0, Math.floor((now - entry.fetchedAt) / 1000));
 }
 
-/** The contract's 200 body, assembled from pre-serialised parts. */
-export function spreadInfoJson(p: SpreadParams, answer: Answer, now = Date.now()): string {
-  const { entry, outcome } = answer;
+function freshSecondsLeft(entry: OkEntry, windows: Windows, now: number): number {
+  return Math.max(0, Math.floor((entry.fetchedAt + windows.freshMs - now) / 1000));
+}
+
+/** Everything of the contract's 200 body before the metrics. */
+function spreadInfoHead(p: SpreadParams): string {
   const query = {
     platform: p.platform,
     range: p.range,
@@ -31,14 +24,84 @@ export function spreadInfoJson(p: SpreadParams, answer: Answer, now = Date.now()
     onlyAssign: p.onlyAssign,
     flowType: p.flowType,
   };
+  return `{"authorId":${JSON.stringify(p.oAuthorId)},"query":${JSON.stringify(query)},"metrics":`;
+}
+
+function spreadInfoTail(answer: Answer, age: number): string {
+  const { entry, outcome } = answer;
   const meta = {
     cache: outcome,
     stale: outcome === 'STALE',
     fetchedAt: new Date(entry.fetchedAt).toISOString(),
-    ageSeconds: ageSeconds(entry, now),
+    ageSeconds: age,
     upstreamRequestId: entry.requestId,
   };
-  return `{"authorId":${JSON.stringify(p.oAuthorId)},"query":${JSON.stringify(query)},"metrics":${metricsOf(entry)},"meta":${JSON.stringify(meta)}}`;
+  return `,"meta":${JSON.stringify(meta)}}`;
+}
+
+/** The contract's 200 body as text (the batch joins many). */
+export function spreadInfoJson(p: SpreadParams, answer: Answer, now = Date.now()): string {
+  const held = HeldOk.from(answer.entry);
+  return spreadInfoHead(p) + held.metricsBytes().toString() + spreadInfoTail(answer, ageSeconds(held, now));
+}
+
+/**
+ * Entries whose last answers are kept, oldest first out: a hot entry keeps its built answer, and
+ * memory for built answers stays bounded (~1 KB each) however many entries the store holds.
+ */
+const KEPT_ANSWERS = 4096;
+const kept: Array<HeldOk | undefined> = new Array(KEPT_ANSWERS);
+let keptNext = 0;
+
+function keep(entry: HeldOk): void {
+  if (entry.rendered !== undefined || entry.renderedDropIn !== undefined) return;
+  const old = kept[keptNext];
+  if (old !== undefined) {
+    old.rendered = undefined;
+    old.renderedDropIn = undefined;
+  }
+  kept[keptNext] = entry;
+  keptNext = (keptNext + 1) % KEPT_ANSWERS;
+}
+
+function sameMoment(r: Rendered | undefined, outcome: string, age: number, freshLeft: number): boolean {
+  return r !== undefined && r.outcome === outcome && r.ageSeconds === age && r.freshLeft === freshLeft;
+}
+
+function rendered(answer: Answer, windows: Windows, now: number, body: (age: number) => Buffer): Rendered {
+  const outcome = answer.outcome;
+  const age = ageSeconds(answer.entry, now);
+  const freshLeft = freshSecondsLeft(answer.entry, windows, now);
+  return {
+    outcome,
+    ageSeconds: age,
+    freshLeft,
+    age: String(age),
+    cacheControl: `private, max-age=${outcome === 'STALE' ? 0 : freshLeft}`,
+    body: body(age),
+  };
+}
+
+/** The normalised route's answer, built once per entry, outcome and second. */
+export function spreadInfoAnswer(
+  p: SpreadParams,
+  answer: Answer,
+  windows: Windows,
+  now = Date.now(),
+): Rendered {
+  const held = HeldOk.from(answer.entry);
+  const r = held.rendered;
+  if (sameMoment(r, answer.outcome, ageSeconds(held, now), freshSecondsLeft(held, windows, now))) return r!;
+  const built = rendered(answer, windows, now, (age) =>
+    Buffer.concat([
+      Buffer.from(spreadInfoHead(p)),
+      held.metricsBytes(),
+      Buffer.from(spreadInfoTail(answer, age)),
+    ]),
+  );
+  keep(held);
+  held.rendered = built;
+  return built;
 }
 
 /** The upstream's time format (its published schema, its MCP server's examples): ISO 8601 UTC, to the second. */
@@ -46,7 +109,11 @@ export function upstreamTime(ms: number): string {
   return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
-const dataJson = new WeakMap<OkEntry, string>();
+function envelopeHead(entry: OkEntry, gatewayRequestId: string): string {
+  const message = entry.message === undefined ? 'success' : entry.message;
+  const recordTime = entry.recordTime ?? upstreamTime(entry.fetchedAt);
+  return `{"code":0,"message":${JSON.stringify(message)},"requestId":${JSON.stringify(entry.requestId ?? gatewayRequestId)},"recordTime":${JSON.stringify(recordTime)},"data":`;
+}
 
 /**
  * The upstream's own envelope, values as the upstream sent them (drop-in route). Entries cached
@@ -54,15 +121,31 @@ const dataJson = new WeakMap<OkEntry, string>();
  * `requestId` is the upstream's for this answer, or the gateway's own when the upstream sent none.
  */
 export function upstreamEnvelopeJson(entry: OkEntry, gatewayRequestId: string): string {
-  let data = dataJson.get(entry);
-  if (data === undefined) {
-    data = JSON.stringify(entry.data);
-    dataJson.set(entry, data);
-  }
-  const message = entry.message === undefined ? 'success' : entry.message;
-  const recordTime = entry.recordTime ?? upstreamTime(entry.fetchedAt);
-  return `{"code":0,"message":${JSON.stringify(message)},"requestId":${JSON.stringify(entry.requestId ?? gatewayRequestId)},"recordTime":${JSON.stringify(recordTime)},"data":${data}}`;
+  const held = HeldOk.from(entry);
+  return `${envelopeHead(held, gatewayRequestId)}${held.dataBytes().toString()}}`;
 }
+
+/** The drop-in route's answer; its body names the request only when the upstream gave no id. */
+export function dropInAnswer(
+  answer: Answer,
+  windows: Windows,
+  gatewayRequestId: string,
+  now = Date.now(),
+): Rendered {
+  const held = HeldOk.from(answer.entry);
+  const body = () =>
+    Buffer.concat([Buffer.from(envelopeHead(held, gatewayRequestId)), held.dataBytes(), CLOSE_BRACE]);
+  if (held.requestId === null) return rendered(answer, windows, now, body);
+  const r = held.renderedDropIn;
+  if (sameMoment(r, answer.outcome, ageSeconds(held, now), freshSecondsLeft(held, windows, now))) return r!;
+  // The envelope does not change with age or outcome: only the headers are rebuilt.
+  const built = rendered(answer, windows, now, () => r?.body ?? body());
+  keep(held);
+  held.renderedDropIn = built;
+  return built;
+}
+
+const CLOSE_BRACE = Buffer.from('}');
 
 /**
  * The request headers that select the caller, and the CORS origin: a browser or shared cache must
@@ -86,28 +169,27 @@ export function appendVary(reply: FastifyReply, names: readonly string[]): void 
   reply.header('vary', text.trim() ? `${text}, ${missing.join(', ')}` : missing.join(', '));
 }
 
+const CALLER_VARY_TEXT = CALLER_VARY.join(', ');
+
 /**
- * Sets x-cache, age, etag, cache-control and vary. Returns true when the caller's `if-none-match`
- * matches, in which case the route answers 304 with no body.
+ * Sets x-cache, age, etag, cache-control and vary from a built answer. Returns true when the
+ * caller's `if-none-match` matches, in which case the route answers 304 with no body.
  */
 export function applyCacheHeaders(
   request: FastifyRequest,
   reply: FastifyReply,
   answer: Answer,
-  windows: Windows,
-  etagSuffix = '',
-  now = Date.now(),
+  r: Rendered,
+  dropIn = false,
 ): boolean {
-  const { entry, outcome } = answer;
-  const age = ageSeconds(entry, now);
-  const freshLeft = Math.max(0, Math.floor((entry.fetchedAt + windows.freshMs - now) / 1000));
-  // Weak: the body's `meta` differs between answers from one entry; the metrics do not.
-  const etag = `W/${entryEtag(entry).slice(0, -1)}${etagSuffix}"`;
-  reply.header('x-cache', outcome);
-  reply.header('age', String(age));
+  const held = HeldOk.from(answer.entry);
+  const etag = dropIn ? held.dropInEtag : held.weakEtag;
+  reply.header('x-cache', answer.outcome);
+  reply.header('age', r.age);
   reply.header('etag', etag);
-  reply.header('cache-control', `private, max-age=${outcome === 'STALE' ? 0 : freshLeft}`);
-  appendVary(reply, CALLER_VARY);
+  reply.header('cache-control', r.cacheControl);
+  if (reply.getHeader('vary') === undefined) reply.header('vary', CALLER_VARY_TEXT);
+  else appendVary(reply, CALLER_VARY);
   const inm = request.headers['if-none-match'];
   return typeof inm === 'string' && etagMatches(inm, etag);
 }
@@ -124,7 +206,7 @@ export const JSON_TYPE = 'application/json; charset=utf-8';
  * Sends pre-serialised JSON as is (Fastify does not re-serialise a string with a JSON type). The
  * response schemas document these bodies; tests check the bodies against them.
  */
-export function sendJson(reply: FastifyReply, status: number, json?: string): FastifyReply {
+export function sendJson(reply: FastifyReply, status: number, json?: string | Buffer): FastifyReply {
   reply.code(status);
   if (json === undefined) return reply.send();
   return reply.type(JSON_TYPE).send(json);

@@ -37,6 +37,11 @@ export class AuthFailureLimiter {
     return this.o.limit > 0;
   }
 
+  /** Whether any address is blocked here now: when none is, a request need not name its address. */
+  get blocking(): boolean {
+    return this.enabled && this.blocked.size > 0;
+  }
+
   /** Seconds until the address may try again, or 0 when it may now. */
   retryAfter(address: string): number {
     if (!this.enabled) return 0;

@@ -36,13 +36,16 @@ async function observabilityPlugin(
     }
     return s;
   };
-  app.addHook('onRequest', async (request, reply) => {
+  // Callback hooks: no promise per request for work that never waits.
+  app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id);
+    done();
   });
-  app.addHook('onResponse', async (request, reply) => {
+  app.addHook('onResponse', (request, reply, done) => {
     const s = series(request.routeOptions.url ?? 'unmatched', request.method, reply.statusCode);
     s.count.inc();
     s.time.observe(reply.elapsedTime / 1000);
+    done();
   });
 
   const quiet = { logLevel: 'silent' as const, config: { rateLimit: false as const } };

@@ -3,7 +3,8 @@
 // caller's gateway key), the upstream's own body for every outcome (errors: http/drop-in-codes.ts).
 // It shares cache entries with the normalised route (same tuple, same key).
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { applyCacheHeaders, sendJson, upstreamEnvelopeJson } from '../http/present.js';
+import type { Answer } from '../cache/spread-service.js';
+import { applyCacheHeaders, dropInAnswer, sendJson } from '../http/present.js';
 import { callerRefOf } from '../plugins/access.js';
 import type { SpreadParams } from '../upstream/params.js';
 import { upstreamEnvelopeSchema } from './drop-in-schema.js';
@@ -11,9 +12,6 @@ import { dropInQuerySchema } from './schemas.js';
 import { wantsForcedRefresh } from './spread-info.js';
 
 export const DROP_IN_PATH = '/api/douyin-xingtu/gw/api/data_sp/get_author_spread_info/v1';
-
-/** Its own etag space: the bytes differ from the normalised route's for the same entry. */
-const ETAG_SUFFIX = '-u';
 
 const dropInRoute: FastifyPluginAsyncZod = async (app) => {
   app.get(
@@ -40,21 +38,25 @@ const dropInRoute: FastifyPluginAsyncZod = async (app) => {
         response: { 200: upstreamEnvelopeSchema },
       },
     },
-    async (request, reply) => {
+    // Not async: a fresh hit in process is answered before this returns (no promise, no await).
+    (request, reply) => {
       // Built field by field: the caller's token must never reach the cache key or the upstream.
       const { oAuthorId, platform, range, type, onlyAssign, flowType } = request.query;
       const params: SpreadParams = { oAuthorId, platform, range, type, onlyAssign, flowType };
       const force = wantsForcedRefresh(request.headers['cache-control'], request.caller?.admin);
+      const caller = callerRefOf(request);
+      const respond = (answer: Answer): void => {
+        const r = dropInAnswer(answer, app.spread.windows, request.id);
+        if (applyCacheHeaders(request, reply, answer, r, true)) sendJson(reply, 304);
+        else sendJson(reply, 200, r.body);
+      };
+      const hit = force ? undefined : app.spread.peek(params, caller, 'drop-in');
+      if (hit) {
+        respond(hit);
+        return;
+      }
       // Failures (201 "no content" included) go to the error handler, which answers the envelope.
-      const answer = await app.spread.get(params, {
-        force,
-        log: request.log,
-        route: 'drop-in',
-        caller: callerRefOf(request),
-      });
-      if (applyCacheHeaders(request, reply, answer, app.spread.windows, ETAG_SUFFIX))
-        return sendJson(reply, 304);
-      return sendJson(reply, 200, upstreamEnvelopeJson(answer.entry, request.id));
+      return app.spread.get(params, { force, log: request.log, route: 'drop-in', caller }).then(respond);
     },
   );
 };

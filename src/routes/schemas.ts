@@ -1,6 +1,7 @@
 // Request and response schemas: the single source for validation, types and the OpenAPI document.
 import { z } from 'zod';
 import { ERROR_CODES } from '../errors.js';
+import { matching, oneOf, strictFields, withFastPath } from '../http/fast-validation.js';
 import { spreadMetricsSchema } from '../normalize/schema.js';
 import { documentAs } from '../plugins/openapi-transform.js';
 import {
@@ -44,25 +45,47 @@ const queryFields = {
   flowType: z.enum(FLOW_TYPES).default(QUERY_DEFAULTS.flowType).describe('Flow type filter.'),
 };
 
-export const spreadParamsSchema = z.strictObject({ oAuthorId: authorIdSchema });
+/** The cache-hit path's shapes, read without zod (http/fast-validation.ts; zod decides the rest). */
+const fastFields = {
+  platform: oneOf(PLATFORMS),
+  range: oneOf(RANGES),
+  type: oneOf(VIDEO_TYPES),
+  onlyAssign: (raw: string) => (raw === 'true' ? true : raw === 'false' ? false : undefined),
+  flowType: oneOf(FLOW_TYPES),
+};
+
+export const spreadParamsSchema = withFastPath(
+  z.strictObject({ oAuthorId: authorIdSchema }),
+  strictFields({ oAuthorId: matching(AUTHOR_ID_PATTERN) }, {}, ['oAuthorId']),
+);
 
 /** Strict: an unknown parameter (including `token`) is a 400 that names it. */
-export const spreadQuerySchema = z.strictObject(queryFields);
+export const spreadQuerySchema = withFastPath(
+  z.strictObject(queryFields),
+  strictFields(fastFields, QUERY_DEFAULTS),
+);
 
 /** The drop-in route takes the upstream's own query: oAuthorId in it, and `token` as the caller's key. */
-export const dropInQuerySchema = z.strictObject({
-  oAuthorId: authorIdSchema,
-  ...queryFields,
-  // Read by the auth hook before validation; repeated (an array), it is refused there unless a key
-  // header was sent, in which case it is ignored.
-  // Documented as the one string a client should send.
-  token: documentAs(z.union([z.string(), z.array(z.string())]).optional(), {
-    type: 'string',
-    description:
-      "Your **gateway** API key, where JustOneAPI clients put their token. A key header (x-api-key, authorization: Bearer), when sent, wins, and `token` is then ignored; without one, a repeated `token` is refused (code 100). Never forwarded, and masked in the gateway's logs.",
-    examples: ['YOUR_GATEWAY_KEY'],
+export const dropInQuerySchema = withFastPath(
+  z.strictObject({
+    oAuthorId: authorIdSchema,
+    ...queryFields,
+    // Read by the auth hook before validation; repeated (an array), it is refused there unless a key
+    // header was sent, in which case it is ignored.
+    // Documented as the one string a client should send.
+    token: documentAs(z.union([z.string(), z.array(z.string())]).optional(), {
+      type: 'string',
+      description:
+        "Your **gateway** API key, where JustOneAPI clients put their token. A key header (x-api-key, authorization: Bearer), when sent, wins, and `token` is then ignored; without one, a repeated `token` is refused (code 100). Never forwarded, and masked in the gateway's logs.",
+      examples: ['YOUR_GATEWAY_KEY'],
+    }),
   }),
-});
+  strictFields(
+    { ...fastFields, oAuthorId: matching(AUTHOR_ID_PATTERN), token: (raw: string) => raw },
+    QUERY_DEFAULTS,
+    ['oAuthorId'],
+  ),
+);
 
 export const batchItemSchema = z.strictObject({
   oAuthorId: authorIdSchema,

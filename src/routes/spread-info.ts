@@ -1,6 +1,7 @@
 // GET /v1/authors/:oAuthorId/spread-info: the normalised route.
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { applyCacheHeaders, sendJson, spreadInfoJson } from '../http/present.js';
+import type { Answer } from '../cache/spread-service.js';
+import { applyCacheHeaders, sendJson, spreadInfoAnswer } from '../http/present.js';
 import { callerRefOf } from '../plugins/access.js';
 import type { SpreadParams } from '../upstream/params.js';
 import {
@@ -36,12 +37,22 @@ const spreadInfoRoute: FastifyPluginAsyncZod = async (app) => {
         },
       },
     },
-    async (request, reply) => {
+    // Not async: a fresh hit in process is answered before this returns (no promise, no await).
+    (request, reply) => {
       const params: SpreadParams = { oAuthorId: request.params.oAuthorId, ...request.query };
       const force = wantsForcedRefresh(request.headers['cache-control'], request.caller?.admin);
-      const answer = await app.spread.get(params, { force, log: request.log, caller: callerRefOf(request) });
-      if (applyCacheHeaders(request, reply, answer, app.spread.windows)) return sendJson(reply, 304);
-      return sendJson(reply, 200, spreadInfoJson(params, answer));
+      const caller = callerRefOf(request);
+      const respond = (answer: Answer): void => {
+        const r = spreadInfoAnswer(params, answer, app.spread.windows);
+        if (applyCacheHeaders(request, reply, answer, r)) sendJson(reply, 304);
+        else sendJson(reply, 200, r.body);
+      };
+      const hit = force ? undefined : app.spread.peek(params, caller);
+      if (hit) {
+        respond(hit);
+        return;
+      }
+      return app.spread.get(params, { force, log: request.log, caller }).then(respond);
     },
   );
 };

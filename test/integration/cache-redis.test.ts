@@ -98,6 +98,24 @@ describe.each(modes)('cache tier on Redis (%s)', (mode) => {
     expect(after.headers.get('x-cache')).toBe('HIT');
   });
 
+  it('answers HIT after another instance refreshed: a copy past fresh never answers while Redis is up', async () => {
+    // The in-process copies may answer alone for a minute, far longer than the entry stays fresh.
+    const [a, b] = await pair({ CACHE_FRESH_SECONDS: '1', CACHE_L1_SECONDS: '60' });
+    const path = '/v1/authors/7012/spread-info';
+    expect((await a.get(path, auth)).headers.get('x-cache')).toBe('MISS');
+    expect((await b.get(path, auth)).headers.get('x-cache')).toBe('HIT');
+    await new Promise((r) => setTimeout(r, 1100));
+    // b finds the entry stale and refreshes it in Redis (in the background, after answering).
+    expect((await b.get(path, auth)).headers.get('x-cache')).toBe('STALE');
+    await expect.poll(() => sim.callsFor('7012').length, { timeout: 3000 }).toBe(2);
+    await expect.poll(async () => (await b.get(path, auth)).headers.get('x-cache')).toBe('HIT');
+    // a's copy is past fresh too, but Redis holds the newer answer: a answers from it.
+    const fromA = await a.get(path, auth);
+    expect(fromA.headers.get('x-cache')).toBe('HIT');
+    expect((fromA.json as { meta: { stale: boolean } }).meta.stale).toBe(false);
+    expect(sim.callsFor('7012')).toHaveLength(2);
+  });
+
   it.each([
     ['HTTP 500', { httpStatus: 500 }],
     ['code 500', { code: 500 }],
