@@ -19,7 +19,7 @@ import { AuthFailureLimiter } from './limits/auth-failures.js';
 import { type GovernorTuning, UpstreamGovernor } from './limits/governor.js';
 import { msUntilNextDay } from './limits/quota-day.js';
 import { CallerUsage } from './limits/usage.js';
-import { GatewayLogController, loggerOptions } from './logger.js';
+import { GatewayLogController, lazyChildLogger, loggerOptions } from './logger.js';
 import { GatewayMetrics } from './metrics.js';
 import accessPlugin from './plugins/access.js';
 import authPlugin from './plugins/auth.js';
@@ -75,6 +75,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     http: httpServerOptions(config.REQUEST_TIMEOUT_MS),
     clientErrorHandler,
     logController: new GatewayLogController(),
+    childLoggerFactory: lazyChildLogger,
     trustProxy: trustProxyOption(config.TRUST_PROXY),
     // Errors the router raises before any hook (bad percent-encoding) get the contract's body too.
     frameworkErrors: frameworkErrorHandler,
@@ -159,11 +160,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
           throw err;
         }),
     events: {
-      outcome: (outcome, route) => {
-        metrics.cacheOutcomes.inc({ route, outcome: outcome.toLowerCase() });
-        if (outcome === 'HIT' || outcome === 'STALE')
-          metrics.callsAvoided.inc({ reason: outcome.toLowerCase() });
-      },
+      outcome: (outcome, route) => metrics.outcomeSeries(route, outcome).inc(),
       coalesced: (scope) => {
         metrics.coalesced.inc({ scope });
         metrics.callsAvoided.inc({ reason: 'coalesced' });

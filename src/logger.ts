@@ -1,7 +1,14 @@
 // pino options: JSON in production, pretty on a TTY; secrets redacted by path, and the request URL
 // logged with credentials masked wherever they are in it (the drop-in route accepts a `token`).
 import { createRequire } from 'node:module';
-import { type FastifyReply, type FastifyRequest, type FastifyServerOptions, LogController } from 'fastify';
+import {
+  type FastifyBaseLogger,
+  type FastifyReply,
+  type FastifyRequest,
+  type FastifyServerOptions,
+  LogController,
+} from 'fastify';
+import type { Bindings, ChildLoggerOptions, Level, LevelWithSilent, Logger } from 'pino';
 import type { Config } from './config.js';
 import { LogDestination } from './log-destination.js';
 
@@ -135,9 +142,15 @@ function hasPinoPretty(): boolean {
  * Fastify's request lines, with the caller's name (never its key) on the completion line. Cheaper
  * than binding it to a child logger per request, which showed in the cache-hit profile.
  * One line per request at `info`: the completion line carries the request too, and the arrival
- * line is `debug` (a flood of refused requests must not cost two lines each).
+ * line is `debug` (a flood of refused requests must not cost two lines each). A successful
+ * request's line goes through a logger without redaction (`access`): every field of it is built
+ * here from values that are safe to log (the URL masked by the req serializer, the caller's name,
+ * the status), so the redaction paths, whose wildcards cost a walk of every field, have nothing to
+ * find in it. Every other line keeps them.
  */
 export class GatewayLogController extends LogController {
+  private access: Logger | undefined;
+
   override incomingRequest(request: FastifyRequest): void {
     if (this.isLogDisabled(request)) return;
     request.log.debug({ req: request }, 'incoming request');
@@ -157,8 +170,15 @@ export class GatewayLogController extends LogController {
       // The cache outcome (x-cache), on the answers that have one.
       cache: reply.getHeader('x-cache'),
     };
-    if (error) reply.log.error({ ...fields, err: error }, 'request errored');
-    else reply.log.info(fields, 'request completed');
+    if (error) {
+      reply.log.error({ ...fields, err: error }, 'request errored');
+      return;
+    }
+    // The request's level: a route may be quieter than the app (logLevel on /healthz and the like).
+    if (!(request.log as unknown as Pick<Logger, 'isLevelEnabled'>).isLevelEnabled('info')) return;
+    this.access ??= (request.server.log as Logger).child({}, { redact: [] });
+    // The request id first, where the per-request child's binding put it.
+    this.access.info({ reqId: request.id, ...fields }, 'request completed');
   }
 
   /** Fastify's own line names the raw URL; this one goes through the masking req serializer. */
@@ -166,4 +186,83 @@ export class GatewayLogController extends LogController {
     if (this.isLogDisabled(request)) return;
     request.log.info({ req: request }, 'route not found');
   }
+}
+
+type LogMethod = (...args: unknown[]) => void;
+
+/**
+ * A request's logger (Fastify's `childLoggerFactory`): it becomes a pino child only when something
+ * logs through it at an enabled level. Most requests log nothing but their completion line, which
+ * GatewayLogController writes without it; a child per request was a few percent of a cache hit.
+ */
+class LazyRequestLogger {
+  private real: Logger | undefined;
+
+  constructor(
+    private readonly parent: Logger,
+    private readonly childBindings: Bindings,
+    private readonly options: ChildLoggerOptions,
+  ) {}
+
+  private logger(): Logger {
+    this.real ??= this.parent.child(this.childBindings, this.options);
+    return this.real;
+  }
+
+  get level(): LevelWithSilent {
+    return (this.real?.level ?? this.options.level ?? this.parent.level) as LevelWithSilent;
+  }
+
+  set level(level: LevelWithSilent) {
+    this.logger().level = level;
+  }
+
+  isLevelEnabled(level: string): boolean {
+    const values = this.parent.levels.values;
+    return (values[level] ?? 0) >= (values[this.level] ?? Number.POSITIVE_INFINITY);
+  }
+
+  private at(level: Level, args: unknown[]): void {
+    if (this.isLevelEnabled(level)) (this.logger()[level] as LogMethod)(...args);
+  }
+
+  fatal(...args: unknown[]): void {
+    this.at('fatal', args);
+  }
+  error(...args: unknown[]): void {
+    this.at('error', args);
+  }
+  warn(...args: unknown[]): void {
+    this.at('warn', args);
+  }
+  info(...args: unknown[]): void {
+    this.at('info', args);
+  }
+  debug(...args: unknown[]): void {
+    this.at('debug', args);
+  }
+  trace(...args: unknown[]): void {
+    this.at('trace', args);
+  }
+  silent(): void {}
+
+  child(bindings: Bindings, options?: ChildLoggerOptions): FastifyBaseLogger {
+    return this.logger().child(bindings, options);
+  }
+
+  bindings(): Bindings {
+    return this.logger().bindings();
+  }
+
+  flush(cb?: (err?: Error) => void): void {
+    this.logger().flush(cb);
+  }
+}
+
+export function lazyChildLogger(
+  logger: FastifyBaseLogger,
+  bindings: Bindings,
+  options: ChildLoggerOptions,
+): FastifyBaseLogger {
+  return new LazyRequestLogger(logger as Logger, bindings, options) as unknown as FastifyBaseLogger;
 }

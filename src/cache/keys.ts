@@ -10,9 +10,19 @@ export function encodeAuthorId(id: string): string {
   return Buffer.from(id, 'utf8').toString('base64url');
 }
 
+/** Tags of recent ids: every request names its key, and encoding the id each time showed in profiles. */
+const tags = new Map<string, string>();
+const MAX_TAGS = 10_000;
+
 /** `{a:<b64>}`: the hash tag that groups an author's keys in one cluster slot. */
 export function authorTag(oAuthorId: string): string {
-  return `{a:${encodeAuthorId(oAuthorId)}}`;
+  let tag = tags.get(oAuthorId);
+  if (tag === undefined) {
+    tag = `{a:${encodeAuthorId(oAuthorId)}}`;
+    if (tags.size >= MAX_TAGS) tags.clear();
+    tags.set(oAuthorId, tag);
+  }
+  return tag;
 }
 
 /** The tuple part of a key, without the deployment prefix: stable across instances and restarts. */

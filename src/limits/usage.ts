@@ -4,7 +4,7 @@
 // command per request; while Redis is down they keep adding up and are written when it is back.
 // A crashed instance loses at most its last second; a clean shutdown writes what it holds.
 import type { FastifyBaseLogger } from 'fastify';
-import type { GatewayMetrics } from '../metrics.js';
+import { type GatewayMetrics, hotSeries } from '../metrics.js';
 import type { RedisConnection } from '../redis/connection.js';
 import type { CallerRef } from './caller-ref.js';
 import type { CallerRefusalReason } from './caller-refusal.js';
@@ -195,10 +195,10 @@ export class CallerUsage {
     if (!s) {
       const m = this.o.metrics;
       s = {
-        requests: m.callerRequests.labels({ caller: label }),
-        hits: m.callerCacheHits.labels({ caller: label }),
-        calls: m.callerUpstreamCalls.labels({ caller: label, billed: 'false' }),
-        billed: m.callerUpstreamCalls.labels({ caller: label, billed: 'true' }),
+        requests: hotSeries(m.callerRequests, { caller: label }),
+        hits: hotSeries(m.callerCacheHits, { caller: label }),
+        calls: hotSeries(m.callerUpstreamCalls, { caller: label, billed: 'false' }),
+        billed: hotSeries(m.callerUpstreamCalls, { caller: label, billed: 'true' }),
       };
       this.series.set(label, s);
     }

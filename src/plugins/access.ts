@@ -12,7 +12,7 @@ import { CallerLimiter, type LimitCount } from '../limits/caller-limit.js';
 import { type CallerRef, callerRef } from '../limits/caller-ref.js';
 import { CallerRefusal } from '../limits/caller-refusal.js';
 import { RedisConnection } from '../redis/connection.js';
-import { ANONYMOUS, clientAddress } from './auth.js';
+import { ANONYMOUS, type Caller, clientAddress } from './auth.js';
 
 export interface AccessOptions {
   config: Config;
@@ -48,15 +48,27 @@ const ALLOWED_HEADERS = [
   'x-request-id',
 ];
 
+/** A named caller's ref, made once per caller object (an API key's lives as long as the app). */
+const refs = new WeakMap<Caller, CallerRef>();
+function namedRef(c: Caller): CallerRef {
+  let r = refs.get(c);
+  if (r === undefined) {
+    r = callerRef(c, `caller:${c.name}`);
+    refs.set(c, r);
+  }
+  return r;
+}
+
 /** A named caller's budget is its own; anonymous callers (and IPv6 /64s) each get one. */
 export function callerKey(request: FastifyRequest): string {
   const c = request.caller;
-  return c && !c.anonymous ? `caller:${c.name}` : `ip:${clientAddress(request)}`;
+  return c && !c.anonymous ? namedRef(c).bucket : `ip:${clientAddress(request)}`;
 }
 
 /** Who the request's upstream calls, shares and usage are for (limits/caller-ref.ts). */
 export function callerRefOf(request: FastifyRequest): CallerRef {
-  return callerRef(request.caller ?? ANONYMOUS, callerKey(request));
+  const c = request.caller;
+  return c && !c.anonymous ? namedRef(c) : callerRef(c ?? ANONYMOUS, callerKey(request));
 }
 
 async function accessPlugin(app: FastifyInstance, opts: AccessOptions) {

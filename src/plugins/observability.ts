@@ -2,7 +2,7 @@
 // operations routes (/healthz, /readyz, /metrics), which are neither logged per request nor limited.
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
-import type { GatewayMetrics } from '../metrics.js';
+import { type GatewayMetrics, type HotSeries, hotSeries } from '../metrics.js';
 
 export interface ReadinessCheck {
   name: string;
@@ -20,9 +20,9 @@ async function observabilityPlugin(
   opts: { metrics: GatewayMetrics; readiness: ReadinessCheck[] },
 ) {
   const { metrics } = opts;
-  // Label-bound children, one per route/method/status: no label hashing per request.
+  // Series kept per route/method/status: no label hashing per request (metrics.ts).
   type Series = {
-    count: ReturnType<typeof metrics.httpRequests.labels>;
+    count: HotSeries;
     time: ReturnType<typeof metrics.httpDuration.labels>;
   };
   const bound = new Map<string, Series>();
@@ -31,7 +31,7 @@ async function observabilityPlugin(
     let s = bound.get(id);
     if (!s) {
       const labels = { route, method, status_code: String(status) };
-      s = { count: metrics.httpRequests.labels(labels), time: metrics.httpDuration.labels(labels) };
+      s = { count: hotSeries(metrics.httpRequests, labels), time: metrics.httpDuration.labels(labels) };
       bound.set(id, s);
     }
     return s;
