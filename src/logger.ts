@@ -8,7 +8,13 @@ import {
   type FastifyServerOptions,
   LogController,
 } from 'fastify';
-import type { Bindings, ChildLoggerOptions, Level, LevelWithSilent, Logger } from 'pino';
+import pino, {
+  type Bindings,
+  type ChildLoggerOptions,
+  type Level,
+  type LevelWithSilent,
+  type Logger,
+} from 'pino';
 import type { Config } from './config.js';
 import { LogDestination } from './log-destination.js';
 
@@ -143,14 +149,12 @@ function hasPinoPretty(): boolean {
  * than binding it to a child logger per request, which showed in the cache-hit profile.
  * One line per request at `info`: the completion line carries the request too, and the arrival
  * line is `debug` (a flood of refused requests must not cost two lines each). A successful
- * request's line goes through a logger without redaction (`access`): every field of it is built
- * here from values that are safe to log (the URL masked by the req serializer, the caller's name,
- * the status), so the redaction paths, whose wildcards cost a walk of every field, have nothing to
- * find in it. Every other line keeps them.
+ * request's line is written without redaction (completionLine): every field of it is built here
+ * from values that are safe to log (the URL masked by the req serializer, the caller's name, the
+ * status), so the redaction paths, whose wildcards cost a walk of every field, have nothing to find
+ * in it. Every other line keeps them.
  */
 export class GatewayLogController extends LogController {
-  private access: Logger | undefined;
-
   override incomingRequest(request: FastifyRequest): void {
     if (this.isLogDisabled(request)) return;
     request.log.debug({ req: request }, 'incoming request');
@@ -162,23 +166,20 @@ export class GatewayLogController extends LogController {
     reply: FastifyReply,
   ): void {
     if (this.isLogDisabled(request)) return;
-    const fields = {
-      req: request,
-      res: reply,
-      responseTime: reply.elapsedTime,
-      caller: request.caller?.name,
-      // The cache outcome (x-cache), on the answers that have one.
-      cache: reply.getHeader('x-cache'),
-    };
     if (error) {
+      const fields = {
+        req: request,
+        res: reply,
+        responseTime: reply.elapsedTime,
+        caller: request.caller?.name,
+        cache: reply.getHeader('x-cache'),
+      };
       reply.log.error({ ...fields, err: error }, 'request errored');
       return;
     }
     // The request's level: a route may be quieter than the app (logLevel on /healthz and the like).
     if (!(request.log as unknown as Pick<Logger, 'isLevelEnabled'>).isLevelEnabled('info')) return;
-    this.access ??= (request.server.log as Logger).child({}, { redact: [] });
-    // The request id first, where the per-request child's binding put it.
-    this.access.info({ reqId: request.id, ...fields }, 'request completed');
+    writeCompletionLine(request.server.log as Logger, request, reply);
   }
 
   /** Fastify's own line names the raw URL; this one goes through the masking req serializer. */
@@ -186,6 +187,49 @@ export class GatewayLogController extends LogController {
     if (this.isLogDisabled(request)) return;
     request.log.info({ req: request }, 'route not found');
   }
+}
+
+const sym = pino.symbols;
+type PinoInternals = Record<symbol, unknown>;
+
+/**
+ * The completion line of a request, exactly as pino writes `log.child({ reqId }).info({ req, res,
+ * responseTime, caller, cache }, 'request completed')` with the app's serializers (the same prefix,
+ * time, bindings and serializers, taken from the logger), assembled as text: ~0.7 us instead of
+ * ~5.5 us with the redaction walk. test/unit/completion-line.test.ts compares the two.
+ */
+export function completionLine(log: Logger, request: FastifyRequest, reply: FastifyReply): string {
+  const l = log as unknown as PinoInternals;
+  const serializers = l[sym.serializersSym] as Record<string, (v: unknown) => unknown>;
+  const req = serializers['req'] ? serializers['req'](request) : request;
+  const caller = request.caller?.name;
+  const cache = reply.getHeader('x-cache');
+  return (
+    `${(l[sym.lsCacheSym] as Record<number, string>)[30]}${(l[sym.timeSym] as () => string)()}` +
+    `${l[sym.chindingsSym] as string},"reqId":${JSON.stringify(request.id)},"req":${JSON.stringify(req)}` +
+    `,"res":{"statusCode":${reply.statusCode}},"responseTime":${reply.elapsedTime}` +
+    (caller === undefined ? '' : `,"caller":${JSON.stringify(caller)}`) +
+    (cache === undefined ? '' : `,"cache":${JSON.stringify(cache)}`) +
+    ',"msg":"request completed"}\n'
+  );
+}
+
+function writeCompletionLine(log: Logger, request: FastifyRequest, reply: FastifyReply): void {
+  const stream = (log as unknown as PinoInternals)[sym.streamSym] as NodeJS.WritableStream & PinoInternals;
+  // A multistream wants pino's per-line metadata: let pino write it (never the case here today).
+  if (stream[sym.needsMetadataGsym]) {
+    const fields = {
+      reqId: request.id,
+      req: request,
+      res: reply,
+      responseTime: reply.elapsedTime,
+      caller: request.caller?.name,
+      cache: reply.getHeader('x-cache'),
+    };
+    log.child({}, { redact: [] }).info(fields, 'request completed');
+    return;
+  }
+  stream.write(completionLine(log, request, reply));
 }
 
 type LogMethod = (...args: unknown[]) => void;

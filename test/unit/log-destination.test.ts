@@ -1,6 +1,6 @@
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { LogDestination } from '../../src/log-destination.js';
+import { FLUSH_MS, LogDestination } from '../../src/log-destination.js';
 
 /** A stream whose writes complete only when `release()` is called: a stalled stdout. */
 function stalledOut() {
@@ -27,6 +27,7 @@ describe('LogDestination', () => {
     expect(out.writableLength).toBeLessThan(1200);
     expect(dest.droppedLines).toBeGreaterThan(80);
     const dropped = dest.droppedLines;
+    dest.flush(); // what the FLUSH_MS timer does
     for (let i = 0; i < 20; i++) {
       release();
       await new Promise((r) => setImmediate(r));
@@ -42,6 +43,25 @@ describe('LogDestination', () => {
     expect(dest.droppedLines).toBe(0);
   });
 
+  it('writes lines together: one write within FLUSH_MS, or at once past 64 KiB', async () => {
+    const writes: string[] = [];
+    const out = new Writable({
+      write(chunk, _enc, cb) {
+        writes.push(String(chunk));
+        cb();
+      },
+    });
+    const dest = new LogDestination(out);
+    for (let i = 0; i < 3; i++) dest.write(`{"i":${i}}\n`);
+    expect(writes).toEqual([]);
+    await new Promise((r) => setTimeout(r, FLUSH_MS + 50));
+    expect(writes).toEqual(['{"i":0}\n{"i":1}\n{"i":2}\n']);
+    const big = `{"pad":"${'x'.repeat(70 * 1024)}"}\n`;
+    dest.write(big);
+    expect(writes).toHaveLength(2);
+    expect(writes[1]).toBe(big);
+  });
+
   it('stops writing once stdout has failed (EPIPE), without throwing', () => {
     const out = new Writable({
       write(_chunk, _enc, cb) {
@@ -50,6 +70,7 @@ describe('LogDestination', () => {
     });
     const dest = new LogDestination(out);
     dest.write('first\n');
+    dest.flush(); // what the FLUSH_MS timer does
     return new Promise<void>((resolve) =>
       setImmediate(() => {
         expect(() => dest.write('second\n')).not.toThrow();
