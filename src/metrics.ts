@@ -250,12 +250,16 @@ export class GatewayMetrics {
     registers: [this.registry],
   });
 
-  private readonly outcomes = new Map<string, HotSeries>();
+  private readonly outcomes = new Map<string, Map<string, HotSeries>>();
 
   /** What one cache outcome of a route adds to: gateway_cache_outcomes_total, and calls avoided. */
   outcomeSeries(route: string, outcome: string): HotSeries {
-    const id = `${route} ${outcome}`;
-    let s = this.outcomes.get(id);
+    let ofRoute = this.outcomes.get(route);
+    if (!ofRoute) {
+      ofRoute = new Map();
+      this.outcomes.set(route, ofRoute);
+    }
+    let s = ofRoute.get(outcome);
     if (!s) {
       const o = outcome.toLowerCase();
       const counted = hotSeries(this.cacheOutcomes, { route, outcome: o });
@@ -266,7 +270,7 @@ export class GatewayMetrics {
           avoided?.inc();
         },
       };
-      this.outcomes.set(id, s);
+      ofRoute.set(outcome, s);
     }
     return s;
   }
