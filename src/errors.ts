@@ -1,8 +1,8 @@
 // The gateway's error taxonomy (contract, section 3). Every failure a caller can see is one of
 // these; the single error handler in plugins/error-handler.ts turns them into the body shape.
 
+import type { RefusalReason } from './governance/types.js';
 import type { CallerRefusalReason } from './limits/caller-refusal.js';
-import type { RefusalReason } from './limits/types.js';
 
 /** Every `error.code` a caller can see; the OpenAPI document lists them as an enum. */
 export const ERROR_CODES = [

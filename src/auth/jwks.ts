@@ -6,7 +6,7 @@
 import type { FastifyBaseLogger } from 'fastify';
 import { createRemoteJWKSet, customFetch, errors, type JWTVerifyGetKey } from 'jose';
 import { GatewayError } from '../errors.js';
-import type { ReadinessCheck } from '../plugins/observability.js';
+import type { ReadinessCheck } from '../readiness.js';
 
 export interface JwksTuning {
   /** Whole-fetch timeout of the JWKS. */

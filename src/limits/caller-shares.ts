@@ -5,10 +5,10 @@
 // A charge is taken before the call waits for budget and given back if no call is made.
 import { LRUCache } from 'lru-cache';
 import type { CallerShares as ShareConfig } from '../config.js';
+import { QuotaCalendar } from '../governance/quota-day.js';
 import type { GatewayMetrics } from '../metrics.js';
 import type { RedisConnection } from '../redis/connection.js';
 import type { CallerRef } from './caller-ref.js';
-import { QuotaCalendar } from './quota-day.js';
 
 /** ARGV: field (caller bucket), share, ttlMs, unsynced (spent here while Redis was away). Returns {ok 0|1, used}. */
 const CHARGE_LUA = `

@@ -10,12 +10,14 @@ import type { Config } from '../config.js';
 import { type CallerRef, callerRef } from '../limits/caller-ref.js';
 import { CallerRefusal } from '../limits/caller-refusal.js';
 import { callerCounter, callerStore } from '../limits/caller-store.js';
-import { RedisConnection } from '../redis/connection.js';
+import type { RedisConnection } from '../redis/connection.js';
 import { ANONYMOUS, clientAddress } from './auth.js';
 
 export interface AccessOptions {
   config: Config;
   keyPrefix: string;
+  /** The per-caller limits' own Redis connection (null: counted in process only). */
+  redis: RedisConnection | null;
 }
 
 declare module 'fastify' {
@@ -59,15 +61,7 @@ export function callerRefOf(request: FastifyRequest): CallerRef {
 }
 
 async function accessPlugin(app: FastifyInstance, opts: AccessOptions) {
-  const { config } = opts;
-  const target = { url: config.REDIS_URL, clusterNodes: config.REDIS_CLUSTER_NODES };
-  // A connection of its own: a burst of limit checks must not queue behind cache traffic.
-  const redis =
-    target.url || target.clusterNodes?.length ? new RedisConnection(target, app.log, 'rate-limit') : null;
-  if (redis) {
-    app.addHook('onClose', () => redis.close());
-    await redis.waitReady(1000);
-  }
+  const { config, redis } = opts;
 
   if (config.CORS_ORIGINS.length > 0) await registerCors(app, new Set(config.CORS_ORIGINS));
 

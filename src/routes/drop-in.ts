@@ -3,14 +3,15 @@
 // caller's gateway key), the upstream's own body for every outcome (errors: http/drop-in-codes.ts).
 // It shares cache entries with the normalised route (same tuple, same key).
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { wantsForcedRefresh } from '../http/forced-refresh.js';
 import { applyCacheHeaders, sendJson, upstreamEnvelopeJson } from '../http/present.js';
 import { callerRefOf } from '../plugins/access.js';
-import type { SpreadParams } from '../upstream/params.js';
+import { type SpreadParams, UPSTREAM_PATH } from '../upstream/params.js';
 import { upstreamEnvelopeSchema } from './drop-in-schema.js';
 import { dropInQuerySchema } from './schemas.js';
-import { wantsForcedRefresh } from './spread-info.js';
 
-export const DROP_IN_PATH = '/api/douyin-xingtu/gw/api/data_sp/get_author_spread_info/v1';
+/** The upstream's own path, so existing client code changes only its base URL. */
+export const DROP_IN_PATH = UPSTREAM_PATH;
 
 /** Its own etag space: the bytes differ from the normalised route's for the same entry. */
 const ETAG_SUFFIX = '-u';
@@ -44,7 +45,7 @@ const dropInRoute: FastifyPluginAsyncZod = async (app) => {
       // Built field by field: the caller's token must never reach the cache key or the upstream.
       const { oAuthorId, platform, range, type, onlyAssign, flowType } = request.query;
       const params: SpreadParams = { oAuthorId, platform, range, type, onlyAssign, flowType };
-      const force = wantsForcedRefresh(request.headers['cache-control'], request.caller?.admin);
+      const force = wantsForcedRefresh(request);
       // Failures (201 "no content" included) go to the error handler, which answers the envelope.
       const answer = await app.spread.get(params, {
         force,

@@ -1,5 +1,6 @@
 // GET /v1/authors/:oAuthorId/spread-info: the normalised route.
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { wantsForcedRefresh } from '../http/forced-refresh.js';
 import { applyCacheHeaders, sendJson, spreadInfoJson } from '../http/present.js';
 import { callerRefOf } from '../plugins/access.js';
 import type { SpreadParams } from '../upstream/params.js';
@@ -9,13 +10,6 @@ import {
   spreadParamsSchema,
   spreadQuerySchema,
 } from './schemas.js';
-
-/** An admin may force an upstream call with `cache-control: no-cache`; anyone else is ignored. */
-export function wantsForcedRefresh(cacheControl: string | undefined, admin: boolean | undefined): boolean {
-  return (
-    admin === true && typeof cacheControl === 'string' && /(^|[\s,])no-cache($|[\s,])/i.test(cacheControl)
-  );
-}
 
 const spreadInfoRoute: FastifyPluginAsyncZod = async (app) => {
   app.get(
@@ -38,7 +32,7 @@ const spreadInfoRoute: FastifyPluginAsyncZod = async (app) => {
     },
     async (request, reply) => {
       const params: SpreadParams = { oAuthorId: request.params.oAuthorId, ...request.query };
-      const force = wantsForcedRefresh(request.headers['cache-control'], request.caller?.admin);
+      const force = wantsForcedRefresh(request);
       const answer = await app.spread.get(params, { force, log: request.log, caller: callerRefOf(request) });
       if (applyCacheHeaders(request, reply, answer, app.spread.windows)) return sendJson(reply, 304);
       return sendJson(reply, 200, spreadInfoJson(params, answer));

@@ -3,8 +3,8 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { GatewayError } from '../errors.js';
+import { quotaDayId } from '../governance/quota-day.js';
 import type { CallerShares } from '../limits/caller-shares.js';
-import { quotaDayId } from '../limits/quota-day.js';
 import { CALLER_REFUSAL_REASONS, USAGE_RETENTION_DAYS } from '../limits/usage.js';
 import { errorResponses } from './schemas.js';
 

@@ -2,6 +2,9 @@
 // One normalised tuple per request: the cache key, the coalescing key and the upstream query all
 // derive from it, so `?platform=SHORT_VIDEO` and no `platform` at all are the same request.
 
+/** The upstream route: the one the gateway calls, and the one its drop-in route answers on. */
+export const UPSTREAM_PATH = '/api/douyin-xingtu/gw/api/data_sp/get_author_spread_info/v1';
+
 export const PLATFORMS = ['SHORT_VIDEO', 'LIVE_STREAMING', 'PICTURE_TEXT', 'SHORT_DRAMA'] as const;
 export const RANGES = ['DAY_30', 'DAY_90'] as const;
 export const VIDEO_TYPES = ['PERSONAL_VIDEO', 'XINTU_VIDEO'] as const;

@@ -3,7 +3,7 @@
 // 3-master cluster (when global setup could start one): the governor's scripts keep all their
 // keys under one `{gov}` hash tag, so a cluster must answer exactly as a single node does.
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { msUntilNextDay } from '../../src/limits/quota-day.js';
+import { msUntilNextDay } from '../../src/governance/quota-day.js';
 import { type SimUpstream, startSimUpstream } from '../../src/sim/upstream-server.js';
 import { type Gateway, startGateway, TEST_TOKEN } from '../helpers/gateway.js';
 import { testClusterNodes, uniquePrefix } from '../helpers/redis.js';

@@ -3,7 +3,7 @@
 // cap, and /v1/usage agreeing with the simulated upstream's own count. Single Redis and cluster.
 // Only HTTP and the simulated upstream are used, so the same file can be run against older code.
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { msUntilNextDay } from '../../src/limits/quota-day.js';
+import { msUntilNextDay } from '../../src/governance/quota-day.js';
 import { type SimUpstream, startSimUpstream } from '../../src/sim/upstream-server.js';
 import { ADMIN_KEY, type Gateway, startGateway, TEST_TOKEN } from '../helpers/gateway.js';
 import { sample, until } from '../helpers/prometheus.js';

@@ -2,13 +2,13 @@
 // (contract, drop-in section), row by row, including the rows no drop-in request reaches today.
 import { describe, expect, it } from 'vitest';
 import { authorNotFound, GatewayError, upstreamUnavailable } from '../../src/errors.js';
+import { refusalError } from '../../src/governance/refusals.js';
 import {
   DROP_IN_ANSWER_CODES,
   DROP_IN_CODES,
   dropInCode,
   dropInErrorJson,
 } from '../../src/http/drop-in-codes.js';
-import { refusalError } from '../../src/limits/refusals.js';
 import { errorBody, toGatewayError } from '../../src/plugins/error-handler.js';
 import {
   classifyBusinessCode,
