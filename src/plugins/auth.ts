@@ -61,7 +61,7 @@ export function presentedKey(req: KeyRequest, fromQuery = true): string | undefi
   const v = (req.query as Record<string, unknown> | undefined)?.[param];
   if (typeof v === 'string') return v.length > 0 ? v : undefined;
   if (Array.isArray(v))
-    throw new GatewayError(401, 'UNAUTHORIZED', `the "${param}" parameter was given more than once`);
+    throw new GatewayError('UNAUTHORIZED', `the "${param}" parameter was given more than once`);
   return undefined;
 }
 
@@ -159,13 +159,12 @@ async function authPlugin(app: FastifyInstance, opts: AuthOptions) {
     if (wait > 0) return tooManyFailures(wait);
     // RFC 6750: a 401 names the scheme, and `invalid_token` when a token was refused.
     if (jwt) reply.header('www-authenticate', challenge);
-    return new GatewayError(401, 'UNAUTHORIZED', message);
+    return new GatewayError('UNAUTHORIZED', message);
   }
 
   function tooManyFailures(seconds: number): GatewayError {
     metrics.callerRefusals.inc({ caller: 'anonymous', reason: 'credentials' });
     return new GatewayError(
-      429,
       'RATE_LIMITED',
       `too many failed credentials from this address (limit ${config.AUTH_FAILURES_PER_MINUTE} per minute); retry later`,
       { retryAfterSeconds: seconds },
@@ -218,7 +217,7 @@ async function authPlugin(app: FastifyInstance, opts: AuthOptions) {
     request.caller = caller;
     // JWT callers are never admins: purges and forced refreshes stay with ADMIN_API_KEYS.
     if (need === 'admin' && !caller.admin)
-      throw new GatewayError(403, 'FORBIDDEN', 'this route needs an admin API key');
+      throw new GatewayError('FORBIDDEN', 'this route needs an admin API key');
   });
 }
 

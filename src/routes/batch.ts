@@ -185,7 +185,6 @@ const batchRoute: FastifyPluginAsyncZod<BatchRouteOptions> = async (app, opts) =
         return itemError(
           slot.ticket?.called
             ? new GatewayError(
-                504,
                 'UPSTREAM_TIMEOUT',
                 `the upstream did not answer within the batch's ${seconds} s`,
               )

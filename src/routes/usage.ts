@@ -123,7 +123,6 @@ const usageRoute: FastifyPluginAsyncZod<{ tz: string }> = async (app, opts) => {
       } catch (err) {
         request.log.warn({ err: String(err) }, 'usage not readable from Redis');
         throw new GatewayError(
-          503,
           'UPSTREAM_UNAVAILABLE',
           'usage figures are kept in Redis, which does not answer; try again shortly',
           { retryAfterSeconds: 5 },

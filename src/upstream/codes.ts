@@ -26,7 +26,7 @@ export function classifyBusinessCode(code: number): CodeVerdict {
     case 302:
       return {
         kind: 'error',
-        error: new GatewayError(503, 'UPSTREAM_UNAVAILABLE', 'the upstream is rate limiting the gateway', {
+        error: new GatewayError('UPSTREAM_UNAVAILABLE', 'the upstream is rate limiting the gateway', {
           upstreamCode: 302,
           retryAfterSeconds: 5,
         }),
@@ -34,7 +34,7 @@ export function classifyBusinessCode(code: number): CodeVerdict {
     case 303:
       return {
         kind: 'error',
-        error: new GatewayError(503, 'UPSTREAM_UNAVAILABLE', "the upstream's daily quota is spent", {
+        error: new GatewayError('UPSTREAM_UNAVAILABLE', "the upstream's daily quota is spent", {
           upstreamCode: 303,
           retryAfterSeconds: 3600,
         }),
@@ -49,7 +49,6 @@ export function classifyBusinessCode(code: number): CodeVerdict {
         return {
           kind: 'error',
           error: new GatewayError(
-            503,
             'UPSTREAM_CREDENTIALS',
             "the gateway's upstream credentials or balance were refused",
             {
@@ -63,7 +62,7 @@ export function classifyBusinessCode(code: number): CodeVerdict {
 }
 
 export function upstreamError(message: string, upstreamCode?: number): GatewayError {
-  return new GatewayError(502, 'UPSTREAM_ERROR', message, { upstreamCode });
+  return new GatewayError('UPSTREAM_ERROR', message, { upstreamCode });
 }
 
 export function retriesExhausted(): GatewayError {
@@ -71,5 +70,5 @@ export function retriesExhausted(): GatewayError {
 }
 
 export function upstreamTimeout(ms: number): GatewayError {
-  return new GatewayError(504, 'UPSTREAM_TIMEOUT', `the upstream did not answer within ${ms} ms`);
+  return new GatewayError('UPSTREAM_TIMEOUT', `the upstream did not answer within ${ms} ms`);
 }

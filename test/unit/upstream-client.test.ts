@@ -189,7 +189,7 @@ describe('301 retries', () => {
   });
 
   it('makes no call when the gate refuses', async () => {
-    const refusal = new GatewayError(503, 'UPSTREAM_UNAVAILABLE', 'budget spent', { retryAfterSeconds: 1 });
+    const refusal = new GatewayError('UPSTREAM_UNAVAILABLE', 'budget spent', { retryAfterSeconds: 1 });
     const gate: UpstreamGate = {
       beforeCall: async () => {
         throw refusal;
