@@ -8,7 +8,7 @@ import { hostname } from 'node:os';
 import type { Writable } from 'node:stream';
 
 /** Bytes of log lines that may wait for a slow stdout before further lines are dropped. */
-export const MAX_BUFFERED_LOG_BYTES = 4 * 1024 * 1024;
+const MAX_BUFFERED_LOG_BYTES = 4 * 1024 * 1024;
 
 type Out = Pick<Writable, 'write' | 'on' | 'writableLength'>;
 

@@ -40,7 +40,7 @@ export interface GovernorOptions extends GovernorTuning {
   keyPrefix: string;
 }
 
-export function eventOf(code: number | null): CallEvent {
+function eventOf(code: number | null): CallEvent {
   if (code === null) return 'nocode';
   if (code === 0 || code === 201) return 'ok';
   if (code === 302 || code === 303) return code === 302 ? '302' : '303';

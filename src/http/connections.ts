@@ -12,7 +12,7 @@ import { GatewayError } from '../errors.js';
 import { errorBody } from '../plugins/error-handler.js';
 
 /** How long a socket answered early may still drain the body in flight before it is destroyed. */
-export const EARLY_ANSWER_DRAIN_MS = 2000;
+const EARLY_ANSWER_DRAIN_MS = 2000;
 
 /**
  * Node's own timers for one request: headers and the whole request (body included) within

@@ -17,7 +17,7 @@ function metricsOf(entry: OkEntry): string {
   return json;
 }
 
-export function ageSeconds(entry: OkEntry, now = Date.now()): number {
+function ageSeconds(entry: OkEntry, now = Date.now()): number {
   return Math.max(0, Math.floor((now - entry.fetchedAt) / 1000));
 }
 

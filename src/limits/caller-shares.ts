@@ -25,7 +25,7 @@ return {ok, used}
 `;
 
 /** Shares are read back by /v1/usage, which keeps 35 days. */
-export const SHARE_RETENTION_MS = 36 * 86_400_000;
+const SHARE_RETENTION_MS = 36 * 86_400_000;
 /** How long "this caller's share is spent" is believed here without asking Redis again. */
 const EXHAUSTED_MEMO_MS = 5000;
 

@@ -13,7 +13,7 @@ import { callerCounter, callerStore } from '../limits/caller-store.js';
 import type { RedisConnection } from '../redis/connection.js';
 import { ANONYMOUS, clientAddress } from './auth.js';
 
-export interface AccessOptions {
+interface AccessOptions {
   config: Config;
   keyPrefix: string;
   /** The per-caller limits' own Redis connection (null: counted in process only). */
@@ -30,7 +30,7 @@ declare module 'fastify' {
   }
 }
 
-export const EXPOSED_HEADERS = [
+const EXPOSED_HEADERS = [
   'x-cache',
   'x-request-id',
   'retry-after',
@@ -50,7 +50,7 @@ const ALLOWED_HEADERS = [
 ];
 
 /** A named caller's budget is its own; anonymous callers (and IPv6 /64s) each get one. */
-export function callerKey(request: FastifyRequest): string {
+function callerKey(request: FastifyRequest): string {
   const c = request.caller;
   return c && !c.anonymous ? `caller:${c.name}` : `ip:${clientAddress(request)}`;
 }

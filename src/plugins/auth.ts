@@ -48,7 +48,7 @@ type KeyRequest = Pick<FastifyRequest, 'headers'> & Partial<Pick<FastifyRequest,
  * query parameter. A parameter given twice is refused rather than guessed at (a proxy or client
  * that appends its own would otherwise decide who the caller is).
  */
-export function presentedKey(req: KeyRequest, fromQuery = true): string | undefined {
+function presentedKey(req: KeyRequest, fromQuery = true): string | undefined {
   const x = req.headers['x-api-key'];
   if (typeof x === 'string' && x.length > 0) return x;
   const auth = req.headers.authorization;
@@ -65,7 +65,7 @@ export function presentedKey(req: KeyRequest, fromQuery = true): string | undefi
   return undefined;
 }
 
-export class KeyRing {
+class KeyRing {
   private readonly records: KeyRecord[];
 
   constructor(config: Pick<Config, 'API_KEYS' | 'ADMIN_API_KEYS'>) {
@@ -98,11 +98,6 @@ export class KeyRing {
 
 export const ANONYMOUS: Caller = { name: 'anonymous', kind: 'anonymous', admin: false, anonymous: true };
 
-/** The bounded `caller` label of per-caller metrics: a key's name, `jwt` or `anonymous`. */
-export function callerLabel(caller: Caller | null): string {
-  return !caller || caller.kind === 'anonymous' ? 'anonymous' : caller.kind === 'jwt' ? 'jwt' : caller.name;
-}
-
 /** The value of `authorization: Bearer …`, the only place a JWT is accepted. */
 function bearerToken(req: Pick<FastifyRequest, 'headers'>): string | undefined {
   const auth = req.headers.authorization;
@@ -119,7 +114,7 @@ export function clientAddress(request: FastifyRequest): string {
   return normalizeIP(isIP(ip) ? ip : (request.socket.remoteAddress ?? 'unknown'));
 }
 
-export interface AuthOptions {
+interface AuthOptions {
   config: Config;
   /** Set when JWT_JWKS_URL is. */
   jwt: JwtVerifier | null;

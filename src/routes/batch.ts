@@ -54,7 +54,7 @@ export const batchBodySchema = z
  */
 export const BATCH_ITEM_ERROR_STATUSES = [404, 429, 500, 502, 503, 504] as const;
 
-export const batchResultSchema = z.discriminatedUnion('status', [
+const batchResultSchema = z.discriminatedUnion('status', [
   z
     .object({ status: z.literal(200), body: spreadInfoResponseSchema })
     .describe('The item as the single route answers it.'),
@@ -68,13 +68,13 @@ export const batchResultSchema = z.discriminatedUnion('status', [
     .describe('The item failed; `error` as the single route would have sent it.'),
 ]);
 
-export const batchResponseSchema = z
+const batchResponseSchema = z
   .object({
     results: z.array(batchResultSchema).describe('One result per item, in the order given.'),
   })
   .describe('Per-item outcomes; the batch itself is 200 whenever its body was valid.');
 
-export interface BatchRouteOptions {
+interface BatchRouteOptions {
   /** The whole batch answers within this (UPSTREAM_MAX_WAIT_MS + UPSTREAM_TIMEOUT_MS + 1 s). */
   deadlineMs: number;
 }

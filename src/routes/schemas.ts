@@ -13,7 +13,7 @@ import {
 } from '../upstream/params.js';
 import { EXAMPLE_AUTHOR_ID, SPREAD_INFO_EXAMPLE } from './examples.js';
 
-export const authorIdSchema = z
+const authorIdSchema = z
   .string()
   .regex(AUTHOR_ID_PATTERN, 'must be 1 to 64 characters of 0-9 A-Z a-z _ -')
   .meta({
@@ -25,7 +25,7 @@ export const authorIdSchema = z
  * `onlyAssign` in a query: the strings "true" and "false", as OpenAPI serialises a boolean query
  * parameter. Documented as a boolean, as in the batch body, so every route types it the same way.
  */
-export const onlyAssignQuerySchema = documentAs(
+const onlyAssignQuerySchema = documentAs(
   z
     .enum(['true', 'false'])
     .default('false')
@@ -73,7 +73,7 @@ export const batchItemSchema = z.strictObject({
   flowType: queryFields.flowType,
 });
 
-export const querySchemaOut = z.object({
+const querySchemaOut = z.object({
   platform: z.enum(PLATFORMS),
   range: z.enum(RANGES),
   type: z.enum(VIDEO_TYPES),
@@ -81,7 +81,7 @@ export const querySchemaOut = z.object({
   flowType: z.enum(FLOW_TYPES),
 });
 
-export const metaSchema = z
+const metaSchema = z
   .object({
     cache: z
       .enum(['HIT', 'MISS', 'STALE', 'REVALIDATED', 'BYPASS'])

@@ -57,7 +57,7 @@ const callerUsageSchema = z.object({
     .describe('null when the caller has no share.'),
 });
 
-export const usageResponseSchema = z.object({
+const usageResponseSchema = z.object({
   day: z.string().describe('The upstream day reported.'),
   callers: z.array(callerUsageSchema).describe('One entry per caller seen that day, by name.'),
 });

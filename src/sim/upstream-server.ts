@@ -38,9 +38,9 @@ export type Behaviour =
   | { reset: true }
   | { delayMs: number };
 
-export type SimOutcome = 'json' | 'http' | 'malformed' | 'hang' | 'reset';
+type SimOutcome = 'json' | 'http' | 'malformed' | 'hang' | 'reset';
 
-export interface SimCall {
+interface SimCall {
   at: number;
   /** The query as received, minus `token`: the fake must not become a place secrets leak to. */
   query: Record<string, string>;

@@ -10,10 +10,10 @@ export const RANGES = ['DAY_30', 'DAY_90'] as const;
 export const VIDEO_TYPES = ['PERSONAL_VIDEO', 'XINTU_VIDEO'] as const;
 export const FLOW_TYPES = ['EXCLUDE', 'INCLUDE'] as const;
 
-export type Platform = (typeof PLATFORMS)[number];
-export type Range = (typeof RANGES)[number];
-export type VideoType = (typeof VIDEO_TYPES)[number];
-export type FlowType = (typeof FLOW_TYPES)[number];
+type Platform = (typeof PLATFORMS)[number];
+type Range = (typeof RANGES)[number];
+type VideoType = (typeof VIDEO_TYPES)[number];
+type FlowType = (typeof FLOW_TYPES)[number];
 
 export interface SpreadQuery {
   platform: Platform;

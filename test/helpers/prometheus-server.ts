@@ -15,7 +15,7 @@ export const RULE_TESTS_DIR = join(REPO, 'deploy/prometheus/tests');
 /** The scrape job the rules (GatewayScrapeFailing) and deploy/prometheus/prometheus.yml name. */
 export const JOB = 'xingtu-gateway';
 
-export const HOW_TO_GET_PROMETHEUS =
+const HOW_TO_GET_PROMETHEUS =
   'prometheus and promtool must be on PATH for the monitoring tests: `apt-get install -y prometheus` ' +
   '(Debian/Ubuntu; .ci/run does this), `brew install prometheus`, or a release tarball from ' +
   'prometheus.io. Set SKIP_PROMETHEUS=1 to skip these suites instead.';
@@ -33,7 +33,7 @@ export function promtool(args: string[]): { code: number | null; output: string 
   return { code: r.status, output: `${r.stdout}${r.stderr}` };
 }
 
-export interface PromSample {
+interface PromSample {
   metric: Record<string, string>;
   value: [number, string];
 }
