@@ -1,5 +1,6 @@
-// Pure mapping from an upstream answer to what the gateway does with it (contract, section 3;
-// upstream doc, "Business Code Reference"). No I/O here, so every code is unit-tested.
+// Pure mapping from an upstream business code (the upstream documentation's "Business Code
+// Reference") to what the gateway does with it: the error it becomes comes from the table in
+// errors.ts. No I/O here, so every code is unit-tested.
 import { GatewayError } from '../errors.js';
 
 export const CREDENTIAL_CODES = new Set([100, 600, 601, 602]);

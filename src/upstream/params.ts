@@ -35,7 +35,7 @@ export const QUERY_DEFAULTS: SpreadQuery = {
   flowType: 'EXCLUDE',
 };
 
-/** 1 to 64 characters of 0-9 A-Z a-z _ - (contract, section 2). */
+/** 1 to 64 characters of 0-9 A-Z a-z _ -: what author ids look like, and nothing a key or log must escape. */
 export const AUTHOR_ID_PATTERN = /^[0-9A-Za-z_-]{1,64}$/;
 
 /** The query the upstream receives, without the token (added by the client only). Fixed order. */

@@ -141,7 +141,7 @@ describe('drop-in route', () => {
     const keyed = await gw.get(`${DROP_IN_PATH}?oAuthorId=key1`, { authorization: `Bearer ${CALLER_KEY}` });
     expect(keyed.status).toBe(200);
     expect(keyed.json).toMatchObject({ code: 0 });
-    // The same per-caller limit as the /v1 routes (contract, section 3).
+    // The same per-caller limit as the /v1 routes.
     expect(keyed.headers.get('ratelimit-limit')).toBe('600');
     expect(keyed.headers.get('ratelimit-remaining')).toMatch(/^\d+$/);
     expect(sim.callCount).toBe(1);

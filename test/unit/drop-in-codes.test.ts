@@ -1,5 +1,5 @@
 // The drop-in route's one mapping from the gateway's errors to the upstream's business codes
-// (contract, drop-in section), row by row, including the rows no drop-in request reaches today.
+// (as agreed for the drop-in route), row by row, including the rows no drop-in request reaches today.
 import { describe, expect, it } from 'vitest';
 import { authorNotFound, GatewayError, upstreamUnavailable } from '../../src/errors.js';
 import { refusalError } from '../../src/governance/refusals.js';
