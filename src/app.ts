@@ -11,13 +11,11 @@ import { SpreadService, type Ticket } from './cache/spread-service.js';
 import { localCoordinator } from './cache/store.js';
 import { TieredStore } from './cache/tiered-store.js';
 import type { Config } from './config.js';
-import { GatewayError, upstreamUnavailable } from './errors.js';
+import { type GovernorTuning, UpstreamGovernor } from './governance/governor.js';
 import { clientErrorHandler, earlyAnswerClosePlugin, httpServerOptions } from './http/connections.js';
 import { fastValidatorCompiler } from './http/fast-validation.js';
 import { trustProxyOption } from './http/trust-proxy.js';
 import { AuthFailureLimiter } from './limits/auth-failures.js';
-import { type GovernorTuning, UpstreamGovernor } from './limits/governor.js';
-import { msUntilNextDay } from './limits/quota-day.js';
 import { CallerUsage } from './limits/usage.js';
 import { GatewayLogController, lazyChildLogger, loggerOptions } from './logger.js';
 import { GatewayMetrics } from './metrics.js';
@@ -105,6 +103,10 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     redis.on('down', () => metrics.redisUp.set(0));
     metrics.redisUp.set((await redis.waitReady()) ? 1 : 0);
   }
+  // Per-caller limits get a connection of their own: a burst of limit checks must not queue
+  // behind cache traffic.
+  const limitsRedis = redis ? new RedisConnection(redisTarget, app.log, 'rate-limit') : null;
+  await limitsRedis?.waitReady(1000);
   const governor = new UpstreamGovernor({
     config,
     redis,
@@ -152,12 +154,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
           deadline,
         )
         .catch((err: unknown) => {
-          // A 303 lasts until the upstream's day ends; codes.ts cannot know the time zone.
-          if (err instanceof GatewayError && err.upstreamCode === 303) {
-            const seconds = msUntilNextDay(Date.now(), config.UPSTREAM_QUOTA_TZ) / 1000;
-            throw upstreamUnavailable(err.message, seconds, 303);
-          }
-          throw err;
+          throw governor.explain(err);
         }),
     events: {
       outcome: (outcome, route) => metrics.outcomeSeries(route, outcome).inc(),
@@ -188,6 +185,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     await usage.close(); // the last second's counts, before Redis closes
     subscriber?.disconnect();
     await redis?.close();
+    await limitsRedis?.close();
   });
 
   const jwt = jwtVerifierFor(config, app.log, metrics, overrides.jwt);
@@ -205,7 +203,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   await app.register(openapi);
   await app.register(observability, { metrics, readiness });
   await app.register(authPlugin, { config, jwt, failures, metrics });
-  await app.register(accessPlugin, { config, keyPrefix });
+  await app.register(accessPlugin, { config, keyPrefix, redis: limitsRedis });
   await app.register(spreadInfoRoute);
   await app.register(purgeRoute);
   await app.register(dropInRoute);

@@ -19,7 +19,7 @@ const holding = new Set<LogDestination>();
 let exitHooked = false;
 
 /** Bytes of log lines that may wait for a slow stdout before further lines are dropped. */
-export const MAX_BUFFERED_LOG_BYTES = 4 * 1024 * 1024;
+const MAX_BUFFERED_LOG_BYTES = 4 * 1024 * 1024;
 
 type Out = Pick<Writable, 'write' | 'on' | 'writableLength'>;
 

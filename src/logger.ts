@@ -18,7 +18,7 @@ import pino, {
 import type { Config } from './config.js';
 import { LogDestination } from './log-destination.js';
 
-export const REDACT_PATHS = [
+const REDACT_PATHS = [
   'token',
   '*.token',
   'req.headers.authorization',
@@ -90,7 +90,7 @@ function decode(s: string, form: boolean): string {
 }
 
 /** What must never be logged in clear: the upstream token and every caller's key. */
-export function configSecrets(config: Config): string[] {
+function configSecrets(config: Config): string[] {
   const all = [config.JUSTONEAPI_TOKEN, ...config.API_KEYS.map((k) => k.key)];
   for (const k of config.ADMIN_API_KEYS) all.push(k.key);
   return all.filter((s): s is string => typeof s === 'string' && s.length >= 8);

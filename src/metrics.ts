@@ -61,7 +61,7 @@ interface HistogramSeries {
  * observation. Exposed exactly as prom-client's Histogram is (cumulative `le` buckets, `+Inf`,
  * `_sum`, `_count`), registered as a metric of its own.
  */
-export class HotHistogram<T extends string> {
+class HotHistogram<T extends string> {
   readonly type = 'histogram';
   readonly aggregator = 'sum';
   private readonly series = new Map<string, HistogramSeries>();

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { freePort } from '../../test/helpers/redis-server.js';
 import { type Child, startChild, waitHttp } from './children.js';
 
-export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const API_KEY = 'bench-caller-key-0123456789abcdef';
 export const AUTH = { 'x-api-key': API_KEY };
 
@@ -41,7 +41,7 @@ export interface Server {
   memory(): Promise<MemoryAfterGc>;
 }
 
-export interface MemoryAfterGc {
+interface MemoryAfterGc {
   heapMiB: number;
   /** V8 heap reserved, used or not. */
   heapTotalMiB: number;

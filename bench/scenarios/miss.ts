@@ -1,8 +1,7 @@
 // What the gateway adds to a miss: sequential requests for distinct authors (each one a miss),
 // each paired with a direct call to the same zero-delay simulated upstream by the same client, so
 // both distributions share the machine state of the moment. Added time = gateway - upstream.
-import { SIM_PATH } from '../../src/sim/upstream-server.js';
-import { QUERY_DEFAULTS, upstreamSearchParams } from '../../src/upstream/params.js';
+import { QUERY_DEFAULTS, UPSTREAM_PATH, upstreamSearchParams } from '../../src/upstream/params.js';
 import { AUTH, startGateway } from '../lib/gateway.js';
 import { percentile, sortNumbers, TimedClient } from '../lib/load.js';
 import { RedisStats } from '../lib/redis-stats.js';
@@ -30,7 +29,7 @@ export async function missScenario(ctx: Ctx): Promise<void> {
       // The exact query the gateway's client sends, so the upstream does the same work both times.
       const query = upstreamSearchParams({ oAuthorId: id, ...QUERY_DEFAULTS });
       query.set('token', 'bench-token');
-      const up = await client.get(ctx.sim.url, `${SIM_PATH}?${query}`);
+      const up = await client.get(ctx.sim.url, `${UPSTREAM_PATH}?${query}`);
       const gwRes = await client.get(gw.url, `/v1/authors/${id}/spread-info`, AUTH);
       if (up.status !== 200 || gwRes.status !== 200 || !gwRes.body.includes('"cache":"MISS"'))
         throw new Error(

@@ -6,7 +6,7 @@
 import type { FastifyBaseLogger } from 'fastify';
 import { createRemoteJWKSet, customFetch, errors, type JWTVerifyGetKey } from 'jose';
 import { GatewayError } from '../errors.js';
-import type { ReadinessCheck } from '../plugins/observability.js';
+import type { ReadinessCheck } from '../readiness.js';
 
 export interface JwksTuning {
   /** Whole-fetch timeout of the JWKS. */
@@ -71,7 +71,6 @@ export class JwksSource {
           throw err;
         // Anything else came from fetching the set: the provider's fault, and not known to be the token's.
         throw new GatewayError(
-          503,
           'AUTH_UNAVAILABLE',
           "the identity provider's signing keys (JWKS) cannot be fetched, so tokens cannot be checked; try again later",
           { retryAfterSeconds: this.tuning.retryMs / 1000 },

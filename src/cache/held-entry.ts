@@ -23,7 +23,7 @@ export interface Rendered {
  * Bytes an entry is counted as beyond its buffer: its fields, key and place in the store. Measured
  * with the bench's memory scenario (docs/performance.md): RSS per entry minus the buffer's bytes.
  */
-export const ENTRY_OVERHEAD_BYTES = 700;
+const ENTRY_OVERHEAD_BYTES = 700;
 
 export class HeldOk implements OkEntry {
   readonly kind = 'ok' as const;

@@ -3,7 +3,7 @@
 // wrapped in a hash tag so every variant of one author lives in one Redis Cluster slot (purge).
 import type { SpreadParams } from '../upstream/params.js';
 
-export const KEY_VERSION = 'v1';
+const KEY_VERSION = 'v1';
 
 /** Base64url cannot contain ':', '{', '}' or '*', so an id can never end a field or a hash tag. */
 export function encodeAuthorId(id: string): string {
@@ -15,7 +15,7 @@ const tags = new Map<string, string>();
 const MAX_TAGS = 10_000;
 
 /** `{a:<b64>}`: the hash tag that groups an author's keys in one cluster slot. */
-export function authorTag(oAuthorId: string): string {
+function authorTag(oAuthorId: string): string {
   let tag = tags.get(oAuthorId);
   if (tag === undefined) {
     tag = `{a:${encodeAuthorId(oAuthorId)}}`;

@@ -27,7 +27,7 @@ export interface Ticket {
   called: boolean;
 }
 
-export type UpstreamFetcher = (
+type UpstreamFetcher = (
   params: SpreadParams,
   log: FastifyBaseLogger,
   deadline: number,

@@ -12,7 +12,7 @@ import { GatewayError } from '../errors.js';
 import { errorBody } from '../plugins/error-handler.js';
 
 /** How long a socket answered early may still drain the body in flight before it is destroyed. */
-export const EARLY_ANSWER_DRAIN_MS = 2000;
+const EARLY_ANSWER_DRAIN_MS = 2000;
 
 /**
  * Node's own timers for one request: headers and the whole request (body included) within
@@ -30,18 +30,16 @@ export function httpServerOptions(requestTimeoutMs: number): ServerOptions {
 /** Parser and timeout errors Node reports before a request exists, as the contract's bodies. */
 const CLIENT_ERRORS: Record<string, GatewayError> = {
   ERR_HTTP_REQUEST_TIMEOUT: new GatewayError(
-    408,
     'REQUEST_TIMEOUT',
     'the request was not received in time (headers and body)',
   ),
   // Node's parser refuses headers over --max-http-header-size (16 KiB by default).
   HPE_HEADER_OVERFLOW: new GatewayError(
-    431,
     'HEADERS_TOO_LARGE',
     `the request headers are too large (at most ${maxHeaderSize} bytes in all)`,
   ),
 };
-const BAD_REQUEST = new GatewayError(400, 'INVALID_REQUEST', 'the request could not be parsed as HTTP');
+const BAD_REQUEST = new GatewayError('INVALID_REQUEST', 'the request could not be parsed as HTTP');
 
 const REASONS: Record<number, string> = {
   400: 'Bad Request',

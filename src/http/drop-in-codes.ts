@@ -2,7 +2,7 @@
 // from the upstream's own table (its doc: "business results should be determined by the code
 // field"). The clients it serves (the official SDKs, the doc's snippets) read only the body, so an
 // HTTP 401 or 503 with the gateway's body reached them as `code: None`. This table is the one place
-// where the gateway's errors become those codes (contract, drop-in section). Rows are matched on
+// where the gateway's errors become those codes (the mapping agreed for the drop-in route). Rows are matched on
 // status, error code, upstream code and refusal reason, never on messages, and the first match wins.
 import type { GatewayError } from '../errors.js';
 import type { ErrorBody } from '../plugins/error-handler.js';

@@ -7,7 +7,7 @@ import { HeldOk, type Rendered } from '../cache/held-entry.js';
 import type { Answer } from '../cache/spread-service.js';
 import type { SpreadParams } from '../upstream/params.js';
 
-export function ageSeconds(entry: OkEntry, now = Date.now()): number {
+function ageSeconds(entry: OkEntry, now = Date.now()): number {
   return Math.max(0, Math.floor((now - entry.fetchedAt) / 1000));
 }
 

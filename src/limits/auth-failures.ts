@@ -8,7 +8,7 @@ import { LRUCache } from 'lru-cache';
 import type { RedisConnection } from '../redis/connection.js';
 import { callerStore } from './caller-store.js';
 
-export const AUTH_FAILURE_WINDOW_MS = 60_000;
+const AUTH_FAILURE_WINDOW_MS = 60_000;
 
 export interface AuthFailureOptions {
   redis: RedisConnection | null;

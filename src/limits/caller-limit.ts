@@ -21,7 +21,7 @@ import { LRUCache } from 'lru-cache';
 import type { RedisConnection } from '../redis/connection.js';
 import { HIT_LUA, localCounter } from './caller-store.js';
 
-export const FLUSH_MS = 100;
+const FLUSH_MS = 100;
 export const HOT_REQUESTS = 10;
 
 // ARGV: how many, the most ms the window may have left (beyond it the key is a newer window).

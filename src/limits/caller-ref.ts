@@ -20,7 +20,7 @@ export const GATEWAY_CALLER: CallerRef = {
 };
 
 /** JWT callers are named `jwt:<claim>` (their kind may also say so): one label for all of them. */
-export function callerLabel(c: { name: string; anonymous: boolean; kind?: string }): string {
+function callerLabel(c: { name: string; anonymous: boolean; kind?: string }): string {
   if (c.anonymous) return 'anonymous';
   if (c.kind === 'jwt' || c.name.startsWith('jwt:')) return 'jwt';
   return c.name;

@@ -10,7 +10,7 @@ export class CallerRefusal extends GatewayError {
   declare readonly reason: CallerRefusalReason;
 
   constructor(reason: CallerRefusalReason, message: string, retryAfterSeconds: number) {
-    super(429, 'RATE_LIMITED', message, { retryAfterSeconds, reason });
+    super('RATE_LIMITED', message, { retryAfterSeconds, reason });
   }
 }
 

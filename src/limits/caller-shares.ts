@@ -5,10 +5,10 @@
 // A charge is taken before the call waits for budget and given back if no call is made.
 import { LRUCache } from 'lru-cache';
 import type { CallerShares as ShareConfig } from '../config.js';
+import { QuotaCalendar } from '../governance/quota-day.js';
 import type { GatewayMetrics } from '../metrics.js';
 import type { RedisConnection } from '../redis/connection.js';
 import type { CallerRef } from './caller-ref.js';
-import { QuotaCalendar } from './quota-day.js';
 
 /** ARGV: field (caller bucket), share, ttlMs, unsynced (spent here while Redis was away). Returns {ok 0|1, used}. */
 const CHARGE_LUA = `
@@ -25,7 +25,7 @@ return {ok, used}
 `;
 
 /** Shares are read back by /v1/usage, which keeps 35 days. */
-export const SHARE_RETENTION_MS = 36 * 86_400_000;
+const SHARE_RETENTION_MS = 36 * 86_400_000;
 /** How long "this caller's share is spent" is believed here without asking Redis again. */
 const EXHAUSTED_MEMO_MS = 5000;
 

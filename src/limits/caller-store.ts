@@ -33,7 +33,7 @@ type Callback = (error: Error | null, result?: Count) => void;
 type HitCommand = (key: string, windowMs: number, n: number) => Promise<[number, number]>;
 
 /** Counts `n` requests of a caller in its current window; never rejects. */
-export type CallerCounter = (key: string, windowMs: number, n: number) => Promise<Count>;
+type CallerCounter = (key: string, windowMs: number, n: number) => Promise<Count>;
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
@@ -80,7 +80,7 @@ export function localCounter(
 }
 
 /** The store's counting, also for requests that count more than one. */
-export function callerCounter(o: CallerStoreOptions): CallerCounter {
+function callerCounter(o: CallerStoreOptions): CallerCounter {
   const local = localCounter(o.instances, o.maxLocalKeys);
   const countLocally = (key: string, windowMs: number, n: number): Count => {
     const r = local(key, windowMs, n);

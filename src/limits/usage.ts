@@ -4,11 +4,11 @@
 // command per request; while Redis is down they keep adding up and are written when it is back.
 // A crashed instance loses at most its last second; a clean shutdown writes what it holds.
 import type { FastifyBaseLogger } from 'fastify';
+import { QuotaCalendar } from '../governance/quota-day.js';
 import { type GatewayMetrics, hotSeries } from '../metrics.js';
 import type { RedisConnection } from '../redis/connection.js';
 import type { CallerRef } from './caller-ref.js';
 import type { CallerRefusalReason } from './caller-refusal.js';
-import { QuotaCalendar } from './quota-day.js';
 
 export type UsageCounter =
   | 'requests'

@@ -1,5 +1,6 @@
-// The normalised `metrics` object (contract section 2). Plain zod: no transforms or refinements, so
-// the same schema validates responses and becomes the OpenAPI/JSON Schema (descriptions included).
+// The normalised `metrics` object of `GET /v1/authors/:id/spread-info`. Plain zod: no transforms
+// or refinements, so the same schema validates responses and becomes the OpenAPI/JSON Schema
+// (descriptions included).
 // The upstream documents no units; every unit below is inferred from its example, hence "appears".
 import { z } from 'zod';
 

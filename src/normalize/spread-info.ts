@@ -1,4 +1,4 @@
-// Upstream `data` -> contract `metrics`. Pure and total: upstream bodies are untrusted (the example
+// Upstream `data` -> the normalised route's `metrics`. Pure and total: upstream bodies are untrusted (the example
 // already mixes "2600" strings, numbers and `{}`), and a normaliser that throws would turn one odd
 // field into a 502 for a response the caller has already been billed for.
 import type { SpreadMetrics } from './schema.js';

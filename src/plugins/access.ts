@@ -11,12 +11,14 @@ import type { Config } from '../config.js';
 import { CallerLimiter, type LimitCount } from '../limits/caller-limit.js';
 import { type CallerRef, callerRef } from '../limits/caller-ref.js';
 import { CallerRefusal } from '../limits/caller-refusal.js';
-import { RedisConnection } from '../redis/connection.js';
+import type { RedisConnection } from '../redis/connection.js';
 import { ANONYMOUS, type Caller, clientAddress } from './auth.js';
 
-export interface AccessOptions {
+interface AccessOptions {
   config: Config;
   keyPrefix: string;
+  /** The per-caller limits' own Redis connection (null: counted in process only). */
+  redis: RedisConnection | null;
 }
 
 declare module 'fastify' {
@@ -29,7 +31,7 @@ declare module 'fastify' {
   }
 }
 
-export const EXPOSED_HEADERS = [
+const EXPOSED_HEADERS = [
   'x-cache',
   'x-request-id',
   'retry-after',
@@ -60,7 +62,7 @@ function namedRef(c: Caller): CallerRef {
 }
 
 /** A named caller's budget is its own; anonymous callers (and IPv6 /64s) each get one. */
-export function callerKey(request: FastifyRequest): string {
+function callerKey(request: FastifyRequest): string {
   const c = request.caller;
   return c && !c.anonymous ? namedRef(c).bucket : `ip:${clientAddress(request)}`;
 }
@@ -72,12 +74,7 @@ export function callerRefOf(request: FastifyRequest): CallerRef {
 }
 
 async function accessPlugin(app: FastifyInstance, opts: AccessOptions) {
-  const { config } = opts;
-  const target = { url: config.REDIS_URL, clusterNodes: config.REDIS_CLUSTER_NODES };
-  // A connection of its own: a burst of limit checks must not queue behind cache traffic.
-  const redis =
-    target.url || target.clusterNodes?.length ? new RedisConnection(target, app.log, 'rate-limit') : null;
-  if (redis) await redis.waitReady(1000);
+  const { config, redis } = opts;
 
   if (config.CORS_ORIGINS.length > 0) await registerCors(app, new Set(config.CORS_ORIGINS));
 
@@ -89,11 +86,8 @@ async function accessPlugin(app: FastifyInstance, opts: AccessOptions) {
     limit: max,
     windowMs: config.CALLER_RATE_WINDOW,
   });
-  // The last counts go out before the connection closes.
-  app.addHook('onClose', async () => {
-    await limiter.close();
-    await redis?.close();
-  });
+  // The last counts go out (app.ts closes the connection after the plugins' own onClose hooks).
+  app.addHook('onClose', async () => limiter.close());
   app.decorate('countRequests', async (request: FastifyRequest, n: number) => {
     const r = await limiter.count(callerKey(request), n);
     return { current: r.current, ttlMs: r.ttlMs, max };

@@ -46,7 +46,7 @@ type KeyRequest = Pick<FastifyRequest, 'headers'> & Partial<Pick<FastifyRequest,
  * query parameter. A parameter given twice is refused rather than guessed at (a proxy or client
  * that appends its own would otherwise decide who the caller is).
  */
-export function presentedKey(req: KeyRequest, fromQuery = true): string | undefined {
+function presentedKey(req: KeyRequest, fromQuery = true): string | undefined {
   const x = req.headers['x-api-key'];
   if (typeof x === 'string' && x.length > 0) return x;
   const auth = req.headers.authorization;
@@ -59,7 +59,7 @@ export function presentedKey(req: KeyRequest, fromQuery = true): string | undefi
   const v = (req.query as Record<string, unknown> | undefined)?.[param];
   if (typeof v === 'string') return v.length > 0 ? v : undefined;
   if (Array.isArray(v))
-    throw new GatewayError(401, 'UNAUTHORIZED', `the "${param}" parameter was given more than once`);
+    throw new GatewayError('UNAUTHORIZED', `the "${param}" parameter was given more than once`);
   return undefined;
 }
 
@@ -74,7 +74,7 @@ export function presentedKey(req: KeyRequest, fromQuery = true): string | undefi
  * So the answer time of an unknown key is the same whatever the configured keys are, and a guess
  * learns nothing about them (each also counts against AUTH_FAILURES_PER_MINUTE for its address).
  */
-export class KeyRing {
+class KeyRing {
   private readonly seed = randomBytes(4).readUInt32LE(0);
   private readonly byHash = new Map<number, KeyRecord[]>();
   readonly size: number;
@@ -124,11 +124,6 @@ function sameText(secret: string, given: string): boolean {
 
 export const ANONYMOUS: Caller = { name: 'anonymous', kind: 'anonymous', admin: false, anonymous: true };
 
-/** The bounded `caller` label of per-caller metrics: a key's name, `jwt` or `anonymous`. */
-export function callerLabel(caller: Caller | null): string {
-  return !caller || caller.kind === 'anonymous' ? 'anonymous' : caller.kind === 'jwt' ? 'jwt' : caller.name;
-}
-
 /** The value of `authorization: Bearer …`, the only place a JWT is accepted. */
 function bearerToken(req: Pick<FastifyRequest, 'headers'>): string | undefined {
   const auth = req.headers.authorization;
@@ -145,7 +140,7 @@ export function clientAddress(request: FastifyRequest): string {
   return normalizeIP(isIP(ip) ? ip : (request.socket.remoteAddress ?? 'unknown'));
 }
 
-export interface AuthOptions {
+interface AuthOptions {
   config: Config;
   /** Set when JWT_JWKS_URL is. */
   jwt: JwtVerifier | null;
@@ -185,13 +180,12 @@ async function authPlugin(app: FastifyInstance, opts: AuthOptions) {
     if (wait > 0) return tooManyFailures(wait);
     // RFC 6750: a 401 names the scheme, and `invalid_token` when a token was refused.
     if (jwt) reply.header('www-authenticate', challenge);
-    return new GatewayError(401, 'UNAUTHORIZED', message);
+    return new GatewayError('UNAUTHORIZED', message);
   }
 
   function tooManyFailures(seconds: number): GatewayError {
     metrics.callerRefusals.inc({ caller: 'anonymous', reason: 'credentials' });
     return new GatewayError(
-      429,
       'RATE_LIMITED',
       `too many failed credentials from this address (limit ${config.AUTH_FAILURES_PER_MINUTE} per minute); retry later`,
       { retryAfterSeconds: seconds },
@@ -256,7 +250,7 @@ async function authPlugin(app: FastifyInstance, opts: AuthOptions) {
     request.caller = caller;
     // JWT callers are never admins: purges and forced refreshes stay with ADMIN_API_KEYS.
     if (need === 'admin' && !caller.admin)
-      done(new GatewayError(403, 'FORBIDDEN', 'this route needs an admin API key'));
+      done(new GatewayError('FORBIDDEN', 'this route needs an admin API key'));
     else done();
   }
 

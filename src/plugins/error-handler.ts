@@ -5,9 +5,11 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
-import { type ErrorCode, GatewayError } from '../errors.js';
+import type { z } from 'zod';
+import { ERROR_CODES, ERRORS, type ErrorCode, GatewayError } from '../errors.js';
 import { dropInErrorJson } from '../http/drop-in-codes.js';
 import { appendVary, CALLER_VARY, JSON_TYPE } from '../http/present.js';
+import type { errorResponseSchema } from '../routes/schemas.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -16,15 +18,8 @@ declare module 'fastify' {
   }
 }
 
-export interface ErrorBody {
-  error: {
-    code: string;
-    message: string;
-    requestId: string;
-    upstreamCode?: number;
-    retryAfterSeconds?: number;
-  };
-}
+/** The contract's error body, as the response schema (the one source) describes it. */
+export type ErrorBody = z.infer<typeof errorResponseSchema>;
 
 export function errorBody(requestId: string, err: GatewayError): ErrorBody {
   return {
@@ -38,34 +33,29 @@ export function errorBody(requestId: string, err: GatewayError): ErrorBody {
   };
 }
 
-const STATUS_CODES: Record<number, ErrorCode> = {
-  400: 'INVALID_REQUEST',
-  401: 'UNAUTHORIZED',
-  403: 'FORBIDDEN',
-  404: 'NOT_FOUND',
-  413: 'PAYLOAD_TOO_LARGE',
-  429: 'RATE_LIMITED',
-};
+/** Fastify's own 4xx errors by status: the first code of the table with that status (404 is NOT_FOUND). */
+const CODE_OF_STATUS = new Map<number, ErrorCode>();
+for (const code of ERROR_CODES) {
+  const { status } = ERRORS[code];
+  if (!CODE_OF_STATUS.has(status)) CODE_OF_STATUS.set(status, code);
+}
 
 /** Turns any thrown value into a GatewayError the caller may see. */
 export function toGatewayError(err: unknown): GatewayError {
   if (err instanceof GatewayError) return err;
   if (hasZodFastifySchemaValidationErrors(err)) {
-    return new GatewayError(
-      400,
-      'INVALID_REQUEST',
-      describeValidation(err.validation, err.validationContext),
-    );
+    return new GatewayError('INVALID_REQUEST', describeValidation(err.validation, err.validationContext));
   }
   // `throw undefined` / `throw null` reach here too: reading a property of them would crash the handler.
   const fe = (typeof err === 'object' && err !== null ? err : {}) as Partial<FastifyError>;
   const status = typeof fe.statusCode === 'number' ? fe.statusCode : 500;
   if (status >= 400 && status < 500) {
-    const code = STATUS_CODES[status] ?? 'INVALID_REQUEST';
-    // Fastify's own 4xx messages (bad JSON, body too large, unsupported media type) are safe to show.
-    return new GatewayError(status, code, fe.message || 'invalid request');
+    // Any other 4xx of Fastify's is a bad request; its messages (bad JSON, body too large,
+    // unsupported media type) are safe to show.
+    const code = CODE_OF_STATUS.get(status) ?? 'INVALID_REQUEST';
+    return new GatewayError(code, fe.message || 'invalid request');
   }
-  return new GatewayError(500, 'INTERNAL', 'internal error');
+  return new GatewayError('INTERNAL', 'internal error');
 }
 
 /** Unknown keys named in one validation message; the rest are counted. */
@@ -118,7 +108,7 @@ const FRAMEWORK_MESSAGES: Record<string, string> = {
 export function frameworkErrorHandler(err: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
   const message = FRAMEWORK_MESSAGES[err.code];
   const gw = message
-    ? new GatewayError(400, 'INVALID_REQUEST', message)
+    ? new GatewayError('INVALID_REQUEST', message)
     : toGatewayError(new Error('framework error'));
   if (gw.statusCode >= 500) request.log.error({ err: { code: err.code } }, 'framework error');
   reply
@@ -152,7 +142,7 @@ async function errorHandlerPlugin(app: FastifyInstance) {
   // The path is not echoed: it is the caller's text, and may hold a credential (`/x;token=…`).
   app.setNotFoundHandler((request, reply) => {
     const message = `no route for ${request.method} at this path (the routes are listed at /openapi.json)`;
-    reply.code(404).send(errorBody(request.id, new GatewayError(404, 'NOT_FOUND', message)));
+    reply.code(404).send(errorBody(request.id, new GatewayError('NOT_FOUND', message)));
   });
 }
 

@@ -3,17 +3,7 @@
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { type GatewayMetrics, type HotSeries, hotSeries } from '../metrics.js';
-
-export interface ReadinessCheck {
-  name: string;
-  /** null when fine, else why not ready. */
-  check(): string | null;
-  /**
-   * false: a failure is reported (status `degraded`) but keeps the instance ready, because only
-   * some callers are affected and taking every instance out would fail the others too.
-   */
-  critical?: boolean;
-}
+import type { ReadinessCheck } from '../readiness.js';
 
 async function observabilityPlugin(
   app: FastifyInstance,

@@ -14,7 +14,7 @@ declare module 'fastify' {
 }
 
 /** Either header works; OpenAPI lists alternatives as separate requirement objects. */
-export const CALLER_SECURITY: Array<Record<string, string[]>> = [{ apiKey: [] }, { bearer: [] }];
+const CALLER_SECURITY: Array<Record<string, string[]>> = [{ apiKey: [] }, { bearer: [] }];
 
 type Json = Record<string, unknown>;
 type Override = NonNullable<

@@ -7,6 +7,7 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
+import { ERROR_CODES, ERRORS } from '../errors.js';
 import { DROP_IN_CODES } from '../http/drop-in-codes.js';
 import { documentRoute } from './openapi-transform.js';
 
@@ -15,23 +16,16 @@ const { version, license } = createRequire(import.meta.url)('../../package.json'
   license?: string;
 };
 
-export const ERROR_TABLE = `
-| situation | status | \`error.code\` |
-| --- | --- | --- |
-| bad path/query/body | 400 | \`INVALID_REQUEST\` |
-| no or unknown key, invalid/expired JWT (when credentials are required) | 401 | \`UNAUTHORIZED\` |
-| admin route with a non-admin key | 403 | \`FORBIDDEN\` |
-| request body over the route's limit | 413 | \`PAYLOAD_TOO_LARGE\` |
-| the request's headers and body not received within \`REQUEST_TIMEOUT_MS\` | 408 | \`REQUEST_TIMEOUT\` |
-| request headers over 16 KiB | 431 | \`HEADERS_TOO_LARGE\` |
-| caller over its limit, or too many failed credentials from the client's address | 429 + \`retry-after\` | \`RATE_LIMITED\` |
-| upstream 201 "no content" | 404 | \`AUTHOR_NOT_FOUND\` |
-| upstream 301 after retries, 500, non-200 HTTP, malformed body, unknown code | 502 | \`UPSTREAM_ERROR\` |
-| upstream 302, 303, local upstream budget or daily quota spent, circuit open | 503 + \`retry-after\` | \`UPSTREAM_UNAVAILABLE\` |
-| upstream 100, 600, 601, 602 (the gateway's own token or balance) | 503 | \`UPSTREAM_CREDENTIALS\` |
-| no upstream answer within \`UPSTREAM_TIMEOUT_MS\` | 504 | \`UPSTREAM_TIMEOUT\` |
-| a JWT cannot be checked: the identity provider's keys (JWKS) cannot be fetched | 503 + \`retry-after\` | \`AUTH_UNAVAILABLE\` |
-`.trim();
+/** The error table, from the one in errors.ts. */
+const ERROR_TABLE = [
+  '| situation | status | `error.code` |',
+  '| --- | --- | --- |',
+  ...ERROR_CODES.map((c) => {
+    const { status, when } = ERRORS[c];
+    const retry = 'retryAfter' in ERRORS[c] ? ' + `retry-after`' : '';
+    return `| ${when} | ${status}${retry} | \`${c}\` |`;
+  }),
+].join('\n');
 
 const DROP_IN_TABLE = [
   '| situation | `code` |',
@@ -62,7 +56,8 @@ to be (basis points, fen, seconds), inferred from its examples.
 ${ERROR_TABLE}
 
 Whenever a cached answer for the same key is still within its stale window, every 502/503/504 case
-above answers that entry instead (200, \`x-cache: STALE\`).
+above, and a 429 for the caller's spent daily share, answers that entry instead (200,
+\`x-cache: STALE\`).
 
 **Drop-in business codes.** The drop-in route answers every outcome as the upstream does: HTTP 200
 and a business \`code\` from the upstream's table, with \`message\`, \`data: null\`, \`requestId\`,

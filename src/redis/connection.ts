@@ -12,7 +12,7 @@ export interface RedisTarget {
   clusterNodes?: string[] | undefined;
 }
 
-export const FAIL_FAST: RedisOptions = {
+const FAIL_FAST: RedisOptions = {
   enableOfflineQueue: false,
   connectTimeout: 2000,
   commandTimeout: 1000,

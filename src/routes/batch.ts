@@ -6,6 +6,8 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Ticket } from '../cache/spread-service.js';
 import { GatewayError, upstreamUnavailable } from '../errors.js';
+import { wantsForcedRefresh } from '../http/forced-refresh.js';
+import { mapLimit } from '../http/map-limit.js';
 import { sendJson, spreadInfoJson } from '../http/present.js';
 import { CallerRefusal } from '../limits/caller-refusal.js';
 import { callerRefOf } from '../plugins/access.js';
@@ -13,7 +15,6 @@ import { errorBody, toGatewayError } from '../plugins/error-handler.js';
 import type { SpreadParams } from '../upstream/params.js';
 import { EXAMPLE_AUTHOR_ID } from './examples.js';
 import { batchItemSchema, errorObjectSchema, errorResponses, spreadInfoResponseSchema } from './schemas.js';
-import { wantsForcedRefresh } from './spread-info.js';
 
 export const BATCH_PATH = '/v1/authors/spread-info/batch';
 export const BATCH_MAX_ITEMS = 100;
@@ -53,7 +54,7 @@ export const batchBodySchema = z
  */
 export const BATCH_ITEM_ERROR_STATUSES = [404, 429, 500, 502, 503, 504] as const;
 
-export const batchResultSchema = z.discriminatedUnion('status', [
+const batchResultSchema = z.discriminatedUnion('status', [
   z
     .object({ status: z.literal(200), body: spreadInfoResponseSchema })
     .describe('The item as the single route answers it.'),
@@ -67,31 +68,13 @@ export const batchResultSchema = z.discriminatedUnion('status', [
     .describe('The item failed; `error` as the single route would have sent it.'),
 ]);
 
-export const batchResponseSchema = z
+const batchResponseSchema = z
   .object({
     results: z.array(batchResultSchema).describe('One result per item, in the order given.'),
   })
   .describe('Per-item outcomes; the batch itself is 200 whenever its body was valid.');
 
-/** Runs `fn` over `items` with at most `limit` at a time; results keep the input order. */
-export async function mapLimit<T, R>(
-  items: readonly T[],
-  limit: number,
-  fn: (item: T) => Promise<R>,
-): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i] as T);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
-}
-
-export interface BatchRouteOptions {
+interface BatchRouteOptions {
   /** The whole batch answers within this (UPSTREAM_MAX_WAIT_MS + UPSTREAM_TIMEOUT_MS + 1 s). */
   deadlineMs: number;
 }
@@ -129,7 +112,7 @@ const batchRoute: FastifyPluginAsyncZod<BatchRouteOptions> = async (app, opts) =
     },
     async (request, reply) => {
       const deadline = Date.now() + opts.deadlineMs;
-      const force = wantsForcedRefresh(request.headers['cache-control'], request.caller?.admin);
+      const force = wantsForcedRefresh(request);
       const caller = callerRefOf(request);
       // A caller that hung up reads nothing more: stop starting upstream calls on its behalf.
       let callerGone = false;
@@ -202,7 +185,6 @@ const batchRoute: FastifyPluginAsyncZod<BatchRouteOptions> = async (app, opts) =
         return itemError(
           slot.ticket?.called
             ? new GatewayError(
-                504,
                 'UPSTREAM_TIMEOUT',
                 `the upstream did not answer within the batch's ${seconds} s`,
               )

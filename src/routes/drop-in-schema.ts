@@ -34,7 +34,7 @@ const tiers = (upstream: string, prefix: string, normalised: string) =>
     .optional()
     .describe(`${see(upstream, normalised)} May be {}.`);
 
-export const upstreamDataSchema = z
+const upstreamDataSchema = z
   .looseObject({
     avg_duration: numeric(`${see('avg_duration', 'avgDuration')}`),
     item_num: numeric(`${see('item_num', 'itemCount')}`),

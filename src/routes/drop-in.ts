@@ -4,14 +4,15 @@
 // It shares cache entries with the normalised route (same tuple, same key).
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { Answer } from '../cache/spread-service.js';
+import { wantsForcedRefresh } from '../http/forced-refresh.js';
 import { applyCacheHeaders, dropInAnswer, sendJson } from '../http/present.js';
 import { callerRefOf } from '../plugins/access.js';
-import type { SpreadParams } from '../upstream/params.js';
+import { type SpreadParams, UPSTREAM_PATH } from '../upstream/params.js';
 import { upstreamEnvelopeSchema } from './drop-in-schema.js';
 import { dropInQuerySchema } from './schemas.js';
-import { wantsForcedRefresh } from './spread-info.js';
 
-export const DROP_IN_PATH = '/api/douyin-xingtu/gw/api/data_sp/get_author_spread_info/v1';
+/** The upstream's own path, so existing client code changes only its base URL. */
+export const DROP_IN_PATH = UPSTREAM_PATH;
 
 const dropInRoute: FastifyPluginAsyncZod = async (app) => {
   app.get(
@@ -43,7 +44,7 @@ const dropInRoute: FastifyPluginAsyncZod = async (app) => {
       // Built field by field: the caller's token must never reach the cache key or the upstream.
       const { oAuthorId, platform, range, type, onlyAssign, flowType } = request.query;
       const params: SpreadParams = { oAuthorId, platform, range, type, onlyAssign, flowType };
-      const force = wantsForcedRefresh(request.headers['cache-control'], request.caller?.admin);
+      const force = wantsForcedRefresh(request);
       const caller = callerRefOf(request);
       const respond = (answer: Answer): void => {
         const r = dropInAnswer(answer, app.spread.windows, request.id);

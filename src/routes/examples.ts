@@ -26,7 +26,7 @@ export const UPSTREAM_EXAMPLE_DATA = {
   share_avg: '9637',
 };
 
-export const EXAMPLE_FETCHED_AT = '2026-11-29T03:00:00.000Z';
+const EXAMPLE_FETCHED_AT = '2026-11-29T03:00:00.000Z';
 
 /** The contract's example body of `GET /v1/authors/{oAuthorId}/spread-info`. */
 export const SPREAD_INFO_EXAMPLE = {

@@ -1,6 +1,6 @@
 // Request and response schemas: the single source for validation, types and the OpenAPI document.
 import { z } from 'zod';
-import { ERROR_CODES } from '../errors.js';
+import { ERROR_CODES, ERRORS } from '../errors.js';
 import { matching, oneOf, strictFields, withFastPath } from '../http/fast-validation.js';
 import { spreadMetricsSchema } from '../normalize/schema.js';
 import { documentAs } from '../plugins/openapi-transform.js';
@@ -14,7 +14,7 @@ import {
 } from '../upstream/params.js';
 import { EXAMPLE_AUTHOR_ID, SPREAD_INFO_EXAMPLE } from './examples.js';
 
-export const authorIdSchema = z
+const authorIdSchema = z
   .string()
   .regex(AUTHOR_ID_PATTERN, 'must be 1 to 64 characters of 0-9 A-Z a-z _ -')
   .meta({
@@ -26,7 +26,7 @@ export const authorIdSchema = z
  * `onlyAssign` in a query: the strings "true" and "false", as OpenAPI serialises a boolean query
  * parameter. Documented as a boolean, as in the batch body, so every route types it the same way.
  */
-export const onlyAssignQuerySchema = documentAs(
+const onlyAssignQuerySchema = documentAs(
   z
     .enum(['true', 'false'])
     .default('false')
@@ -96,7 +96,7 @@ export const batchItemSchema = z.strictObject({
   flowType: queryFields.flowType,
 });
 
-export const querySchemaOut = z.object({
+const querySchemaOut = z.object({
   platform: z.enum(PLATFORMS),
   range: z.enum(RANGES),
   type: z.enum(VIDEO_TYPES),
@@ -104,7 +104,7 @@ export const querySchemaOut = z.object({
   flowType: z.enum(FLOW_TYPES),
 });
 
-export const metaSchema = z
+const metaSchema = z
   .object({
     cache: z
       .enum(['HIT', 'MISS', 'STALE', 'REVALIDATED', 'BYPASS'])
@@ -154,26 +154,20 @@ export const errorObjectSchema = z.object({
 
 export const errorResponseSchema = z.object({ error: errorObjectSchema }).describe('Error envelope.');
 
-/** What each error status means, as the error table says (contract, section 3). */
-const ERROR_STATUS: Record<number, string> = {
-  400: 'Invalid path, query or body (`INVALID_REQUEST`); the message names the parameter.',
-  401: 'No or unknown API key (`UNAUTHORIZED`).',
-  403: 'The route needs an admin API key (`FORBIDDEN`).',
-  404: 'The upstream has no data for this author and parameters (`AUTHOR_NOT_FOUND`, upstream code 201).',
-  413: "The request body is over the route's limit (`PAYLOAD_TOO_LARGE`).",
-  415: 'The request body is not JSON (`INVALID_REQUEST`).',
-  429: 'The caller is over its limit (`RATE_LIMITED`); see `retry-after`.',
-  500: 'An unexpected failure in the gateway (`INTERNAL`).',
-  502: 'The upstream failed: 301 after retries, 500, non-200 HTTP, malformed body, unknown code (`UPSTREAM_ERROR`).',
-  503: "The upstream cannot be asked now: its 302/303, the gateway's budget or quota, the credential circuit (`UPSTREAM_UNAVAILABLE`, with `retry-after`), or it refused the gateway's own credentials (`UPSTREAM_CREDENTIALS`).",
-  504: 'No upstream answer within `UPSTREAM_TIMEOUT_MS` (`UPSTREAM_TIMEOUT`).',
-};
+/**
+ * What an error status means on a route: each code of the error table with that status, and when.
+ * NOT_FOUND is left out: it answers paths no route matches, so no documented route produces it.
+ */
+function statusMeaning(status: number): string {
+  const codes = ERROR_CODES.filter((c) => c !== 'NOT_FOUND' && ERRORS[c].status === status);
+  return codes.map((c) => `\`${c}\`: ${ERRORS[c].when}.`).join(' ') || 'Error.';
+}
 
 /** The error responses of a route, one per status it can produce, each with its meaning. */
 export function errorResponses<S extends number>(
   statuses: readonly S[],
 ): Record<S, typeof errorResponseSchema> {
   return Object.fromEntries(
-    statuses.map((s) => [s, errorResponseSchema.describe(ERROR_STATUS[s] ?? 'Error.')]),
+    statuses.map((s) => [s, errorResponseSchema.describe(statusMeaning(s))]),
   ) as Record<S, typeof errorResponseSchema>;
 }

@@ -1,6 +1,7 @@
 // GET /v1/authors/:oAuthorId/spread-info: the normalised route.
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { Answer } from '../cache/spread-service.js';
+import { wantsForcedRefresh } from '../http/forced-refresh.js';
 import { applyCacheHeaders, sendJson, spreadInfoAnswer } from '../http/present.js';
 import { callerRefOf } from '../plugins/access.js';
 import type { SpreadParams } from '../upstream/params.js';
@@ -10,13 +11,6 @@ import {
   spreadParamsSchema,
   spreadQuerySchema,
 } from './schemas.js';
-
-/** An admin may force an upstream call with `cache-control: no-cache`; anyone else is ignored. */
-export function wantsForcedRefresh(cacheControl: string | undefined, admin: boolean | undefined): boolean {
-  return (
-    admin === true && typeof cacheControl === 'string' && /(^|[\s,])no-cache($|[\s,])/i.test(cacheControl)
-  );
-}
 
 const spreadInfoRoute: FastifyPluginAsyncZod = async (app) => {
   app.get(
@@ -40,7 +34,7 @@ const spreadInfoRoute: FastifyPluginAsyncZod = async (app) => {
     // Not async: a fresh hit in process is answered before this returns (no promise, no await).
     (request, reply) => {
       const params: SpreadParams = { oAuthorId: request.params.oAuthorId, ...request.query };
-      const force = wantsForcedRefresh(request.headers['cache-control'], request.caller?.admin);
+      const force = wantsForcedRefresh(request);
       const caller = callerRefOf(request);
       const respond = (answer: Answer): void => {
         const r = spreadInfoAnswer(params, answer, app.spread.windows);

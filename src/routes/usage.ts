@@ -3,8 +3,8 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { GatewayError } from '../errors.js';
+import { quotaDayId } from '../governance/quota-day.js';
 import type { CallerShares } from '../limits/caller-shares.js';
-import { quotaDayId } from '../limits/quota-day.js';
 import { CALLER_REFUSAL_REASONS, USAGE_RETENTION_DAYS } from '../limits/usage.js';
 import { errorResponses } from './schemas.js';
 
@@ -57,7 +57,7 @@ const callerUsageSchema = z.object({
     .describe('null when the caller has no share.'),
 });
 
-export const usageResponseSchema = z.object({
+const usageResponseSchema = z.object({
   day: z.string().describe('The upstream day reported.'),
   callers: z.array(callerUsageSchema).describe('One entry per caller seen that day, by name.'),
 });
@@ -123,7 +123,6 @@ const usageRoute: FastifyPluginAsyncZod<{ tz: string }> = async (app, opts) => {
       } catch (err) {
         request.log.warn({ err: String(err) }, 'usage not readable from Redis');
         throw new GatewayError(
-          503,
           'UPSTREAM_UNAVAILABLE',
           'usage figures are kept in Redis, which does not answer; try again shortly',
           { retryAfterSeconds: 5 },

@@ -1,6 +1,7 @@
 // Standalone simulated upstream for manual testing: `tsx src/sim/cli.ts` (or `node dist/sim/cli.js`),
 // then point JUSTONEAPI_BASE_URL at the printed URL. A dev tool, so it reads process.env itself.
-import { SIM_PATH, type SimUpstream, startSimUpstream } from './upstream-server.js';
+import { UPSTREAM_PATH } from '../upstream/params.js';
+import { type SimUpstream, startSimUpstream } from './upstream-server.js';
 
 function intFromEnv(name: string, fallback: number): number {
   const raw = process.env[name];
@@ -38,7 +39,7 @@ process.once('SIGTERM', stop);
 sim = await startSimUpstream({ host, port, delayMs, token, keepCalls: 10_000 });
 console.log(`simulated upstream listening on ${sim.url}`);
 console.log(
-  `  try: curl '${sim.url}${SIM_PATH}?token=${token ? '<SIM_TOKEN>' : 'any'}&oAuthorId=7012345678901234567'`,
+  `  try: curl '${sim.url}${UPSTREAM_PATH}?token=${token ? '<SIM_TOKEN>' : 'any'}&oAuthorId=7012345678901234567'`,
 );
 console.log(
   '  special oAuthorId prefixes: notfound, code<N>, slow<ms>, malformed, http<status>, hang, reset, flaky301',

@@ -10,10 +10,9 @@ import {
   RANGES,
   type SpreadParams,
   type SpreadQuery,
+  UPSTREAM_PATH,
   VIDEO_TYPES,
 } from '../upstream/params.js';
-
-export const SIM_PATH = '/api/douyin-xingtu/gw/api/data_sp/get_author_spread_info/v1';
 
 export interface SimUpstreamOptions {
   host?: string;
@@ -39,9 +38,9 @@ export type Behaviour =
   | { reset: true }
   | { delayMs: number };
 
-export type SimOutcome = 'json' | 'http' | 'malformed' | 'hang' | 'reset';
+type SimOutcome = 'json' | 'http' | 'malformed' | 'hang' | 'reset';
 
-export interface SimCall {
+interface SimCall {
   at: number;
   /** The query as received, minus `token`: the fake must not become a place secrets leak to. */
   query: Record<string, string>;
@@ -287,7 +286,7 @@ export async function startSimUpstream(opts: SimUpstreamOptions = {}): Promise<S
   const server = createServer((req, res) => {
     const started = performance.now();
     const url = new URL(req.url ?? '/', 'http://sim');
-    if (url.pathname !== SIM_PATH || req.method !== 'GET') {
+    if (url.pathname !== UPSTREAM_PATH || req.method !== 'GET') {
       res.writeHead(404, { 'content-type': 'application/json' }).end('{"code":404,"message":"Not Found"}');
       return;
     }
@@ -380,7 +379,7 @@ export async function startSimUpstream(opts: SimUpstreamOptions = {}): Promise<S
  */
 function echoToken(p: SpreadParams, token: string): Reply {
   const data = simSpreadData(p);
-  const url = `https://api.justoneapi.com${SIM_PATH}?oAuthorId=${p.oAuthorId}&token=${encodeURIComponent(token)}`;
+  const url = `https://api.justoneapi.com${UPSTREAM_PATH}?oAuthorId=${p.oAuthorId}&token=${encodeURIComponent(token)}`;
   return {
     code: 0,
     requestId: `req-${token}`,

@@ -4,10 +4,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Pool } from 'undici';
 import type { GatewayError } from '../errors.js';
 import { classifyBusinessCode, isBilled, retriesExhausted, upstreamError, upstreamTimeout } from './codes.js';
-import { type SpreadParams, upstreamSearchParams } from './params.js';
+import { type SpreadParams, UPSTREAM_PATH, upstreamSearchParams } from './params.js';
 import { OUT_OF_BOUNDS, type Scrub, scrubJson, secretScrubber } from './untrusted.js';
 
-export const UPSTREAM_PATH = '/api/douyin-xingtu/gw/api/data_sp/get_author_spread_info/v1';
 const MAX_BODY_BYTES = 1024 * 1024;
 
 export type UpstreamResult =
@@ -37,7 +36,7 @@ export interface UpstreamCallRecord {
   requestId: string | null;
 }
 
-/** Budget and back-off, consulted before every attempt and told of every answer (limits/). */
+/** Budget and back-off, consulted before every attempt and told of every answer (governance/). */
 export interface UpstreamGate {
   /** Resolves when a call may be made; throws a GatewayError (503) when none may be made before `deadline`. */
   beforeCall(deadline: number): Promise<void>;

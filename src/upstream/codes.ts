@@ -1,5 +1,6 @@
-// Pure mapping from an upstream answer to what the gateway does with it (contract, section 3;
-// upstream doc, "Business Code Reference"). No I/O here, so every code is unit-tested.
+// Pure mapping from an upstream business code (the upstream documentation's "Business Code
+// Reference") to what the gateway does with it: the error it becomes comes from the table in
+// errors.ts. No I/O here, so every code is unit-tested.
 import { GatewayError } from '../errors.js';
 
 export const CREDENTIAL_CODES = new Set([100, 600, 601, 602]);
@@ -26,7 +27,7 @@ export function classifyBusinessCode(code: number): CodeVerdict {
     case 302:
       return {
         kind: 'error',
-        error: new GatewayError(503, 'UPSTREAM_UNAVAILABLE', 'the upstream is rate limiting the gateway', {
+        error: new GatewayError('UPSTREAM_UNAVAILABLE', 'the upstream is rate limiting the gateway', {
           upstreamCode: 302,
           retryAfterSeconds: 5,
         }),
@@ -34,7 +35,7 @@ export function classifyBusinessCode(code: number): CodeVerdict {
     case 303:
       return {
         kind: 'error',
-        error: new GatewayError(503, 'UPSTREAM_UNAVAILABLE', "the upstream's daily quota is spent", {
+        error: new GatewayError('UPSTREAM_UNAVAILABLE', "the upstream's daily quota is spent", {
           upstreamCode: 303,
           retryAfterSeconds: 3600,
         }),
@@ -49,7 +50,6 @@ export function classifyBusinessCode(code: number): CodeVerdict {
         return {
           kind: 'error',
           error: new GatewayError(
-            503,
             'UPSTREAM_CREDENTIALS',
             "the gateway's upstream credentials or balance were refused",
             {
@@ -63,7 +63,7 @@ export function classifyBusinessCode(code: number): CodeVerdict {
 }
 
 export function upstreamError(message: string, upstreamCode?: number): GatewayError {
-  return new GatewayError(502, 'UPSTREAM_ERROR', message, { upstreamCode });
+  return new GatewayError('UPSTREAM_ERROR', message, { upstreamCode });
 }
 
 export function retriesExhausted(): GatewayError {
@@ -71,5 +71,5 @@ export function retriesExhausted(): GatewayError {
 }
 
 export function upstreamTimeout(ms: number): GatewayError {
-  return new GatewayError(504, 'UPSTREAM_TIMEOUT', `the upstream did not answer within ${ms} ms`);
+  return new GatewayError('UPSTREAM_TIMEOUT', `the upstream did not answer within ${ms} ms`);
 }

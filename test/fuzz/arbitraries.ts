@@ -22,7 +22,7 @@ export const RAW = ['%00', '%zz', '%', '%E0%A4%A', '%ED%A0%80', '%C0%AF', '%FF',
 const RAW_TOO = [...RAW, '..', '.', '%u0041', '%25', '+', ';', ',', "'", '(', '*', '!', '~', '@', '$', '%20'];
 
 /** How the router decodes a path segment; undefined when it cannot (a 400 by itself). */
-export function decodePath(s: string): string | undefined {
+function decodePath(s: string): string | undefined {
   try {
     return decodeURIComponent(s);
   } catch {
@@ -31,7 +31,7 @@ export function decodePath(s: string): string | undefined {
 }
 
 /** How the query parser decodes: '+' is a space, an undecodable escape stays as sent. */
-export function decodeQuery(s: string): string {
+function decodeQuery(s: string): string {
   const spaced = s.replaceAll('+', ' ');
   try {
     return decodeURIComponent(spaced);

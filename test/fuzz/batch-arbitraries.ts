@@ -20,7 +20,7 @@ const item = fc.record(
   },
   { requiredKeys: ['oAuthorId'] },
 );
-export const items = (min: number, max: number) => fc.array(item, { minLength: min, maxLength: max });
+const items = (min: number, max: number) => fc.array(item, { minLength: min, maxLength: max });
 export const validBody = items(1, 5).map((xs) => JSON.stringify({ items: xs }));
 export const notJson = (s: string) => {
   try {

@@ -3,12 +3,9 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { labelValuesQuery } from './promql.js';
 
-export const DASHBOARD_FILE = join(
-  import.meta.dirname,
-  '../../deploy/grafana/dashboards/xingtu-gateway.json',
-);
+const DASHBOARD_FILE = join(import.meta.dirname, '../../deploy/grafana/dashboards/xingtu-gateway.json');
 
-export interface Target {
+interface Target {
   expr?: string;
   refId: string;
   datasource?: { uid?: string };

@@ -45,7 +45,7 @@ export async function signToken(key: TestKey, o: SignOptions = {}): Promise<stri
     .sign(key.privateKey);
 }
 
-export type JwksMode = 'serve' | 'http500' | 'reset';
+type JwksMode = 'serve' | 'http500' | 'reset';
 
 export interface JwksServer {
   url: string;

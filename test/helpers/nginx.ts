@@ -27,7 +27,7 @@ function replaceOnce(text: string, from: RegExp, to: string): string {
 }
 
 /** The shipped config, pointed at `upstream` (host:port) and listening on loopback `port`. */
-export function testNginxConfig(source: string, o: { port: number; upstream: string; dir: string }): string {
+function testNginxConfig(source: string, o: { port: number; upstream: string; dir: string }): string {
   let conf = replaceOnce(source, /listen\s+8080;/, `listen 127.0.0.1:${o.port};`);
   conf = replaceOnce(conf, /set \$gateway http:\/\/gateway:3000;/, `set $gateway http://${o.upstream};`);
   const temp = ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']

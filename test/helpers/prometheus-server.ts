@@ -1,13 +1,13 @@
 // A real Prometheus (and promtool) for the tests, from the machine's PATH (Debian: `apt-get install
 // prometheus`, which .ci/run does). Each server gets a free loopback port and its own temp storage,
-// both gone on stop; a machine without the binaries fails these suites with how to install them,
-// unless SKIP_PROMETHEUS=1 says to skip.
+// both gone on stop; a machine without the binaries skips these suites (fails them where
+// REQUIRE_TEST_TOOLS=1, as in CI: helpers/tools.ts).
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { describe } from 'vitest';
 import { freePort, hasBinary } from './redis-server.js';
+import { describeWithTool } from './tools.js';
 
 export const REPO = resolve(import.meta.dirname, '../..');
 export const RULES_DIR = join(REPO, 'deploy/prometheus/rules');
@@ -15,17 +15,11 @@ export const RULE_TESTS_DIR = join(REPO, 'deploy/prometheus/tests');
 /** The scrape job the rules (GatewayScrapeFailing) and deploy/prometheus/prometheus.yml name. */
 export const JOB = 'xingtu-gateway';
 
-export const HOW_TO_GET_PROMETHEUS =
-  'prometheus and promtool must be on PATH for the monitoring tests: `apt-get install -y prometheus` ' +
-  '(Debian/Ubuntu; .ci/run does this), `brew install prometheus`, or a release tarball from ' +
-  'prometheus.io. Set SKIP_PROMETHEUS=1 to skip these suites instead.';
-
-/** Skipped only when asked to; otherwise a missing binary is a failure saying how to get it. */
-export const describePrometheus = describe.skipIf(process.env['SKIP_PROMETHEUS'] === '1');
-
-export function requirePrometheus(): void {
-  if (!hasBinary('prometheus') || !hasBinary('promtool')) throw new Error(HOW_TO_GET_PROMETHEUS);
-}
+export const describePrometheus = describeWithTool(
+  'prometheus/promtool',
+  hasBinary('prometheus') && hasBinary('promtool'),
+  '`apt-get install -y prometheus`, `brew install prometheus`, or a release tarball from prometheus.io',
+);
 
 export function promtool(args: string[]): { code: number | null; output: string } {
   const r = spawnSync('promtool', args, { cwd: REPO, encoding: 'utf8', timeout: 60_000 });
@@ -33,7 +27,7 @@ export function promtool(args: string[]): { code: number | null; output: string 
   return { code: r.status, output: `${r.stdout}${r.stderr}` };
 }
 
-export interface PromSample {
+interface PromSample {
   metric: Record<string, string>;
   value: [number, string];
 }
@@ -60,7 +54,6 @@ export async function startPrometheus(o: {
   ruleFiles?: string[];
   intervalSeconds?: number;
 }): Promise<PrometheusServer> {
-  requirePrometheus();
   const dir = mkdtempSync(join(tmpdir(), 'prometheus-test-'));
   const interval = `${o.intervalSeconds ?? 1}s`;
   const config = {

@@ -6,19 +6,24 @@ import { accessSync, constants, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { type Browser, chromium, type Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { CALLER_KEY, type Gateway, startGateway } from '../helpers/gateway.js';
 import { type JwksServer, jwtEnv, makeKey, signToken, startJwksServer } from '../helpers/jwks-server.js';
+import { describeWithTool } from '../helpers/tools.js';
 
 const CHROMIUM = '/usr/bin/chromium';
-const hasChromium = (() => {
-  try {
-    accessSync(CHROMIUM, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-})();
+const describeBrowser = describeWithTool(
+  'chromium',
+  (() => {
+    try {
+      accessSync(CHROMIUM, constants.X_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  })(),
+  '`apt-get install -y chromium`; playwright-core drives it and downloads no browser',
+);
 
 /**
  * The page runs docs/frontend.md's own example (its first js block), pointed at the test gateway,
@@ -52,7 +57,7 @@ type Result = {
   error?: string;
 };
 
-describe.skipIf(!hasChromium)('a browser app on an allowed origin', () => {
+describeBrowser('a browser app on an allowed origin', () => {
   let browser: Browser;
   let gw: Gateway;
   let jwks: JwksServer;

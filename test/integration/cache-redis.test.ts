@@ -1,6 +1,7 @@
 // Cache tier against a real Redis: two gateway instances (two app objects on one Redis, one
 // simulated upstream) share entries, coalesce misses and see each other's purges.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { ErrorBody } from '../../src/plugins/error-handler.js';
 import { type SimUpstream, startSimUpstream } from '../../src/sim/upstream-server.js';
 import { ADMIN_KEY, CALLER_KEY, type Gateway, startGateway, TEST_TOKEN } from '../helpers/gateway.js';
 import { redisClient, redisClusterClient, testClusterNodes, uniquePrefix } from '../helpers/redis.js';
@@ -77,7 +78,7 @@ describe.each(modes)('cache tier on Redis (%s)', (mode) => {
     expect((await a.get('/v1/authors/notfound7004/spread-info', auth)).status).toBe(404);
     const again = await b.get('/v1/authors/notfound7004/spread-info', auth);
     expect(again.status).toBe(404);
-    expect((again.json as { error: { code: string } }).error.code).toBe('AUTHOR_NOT_FOUND');
+    expect((again.json as ErrorBody).error.code).toBe('AUTHOR_NOT_FOUND');
     expect(sim.callCount).toBe(1);
   });
 

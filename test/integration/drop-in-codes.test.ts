@@ -1,10 +1,10 @@
 // Existing JustOneAPI client code through the drop-in route of a production-configured gateway
 // (NODE_ENV=production, keys required): its token is the caller's gateway key, and every outcome
-// reaches it as the upstream would answer it, HTTP 200 with a business `code` (contract, drop-in
+// reaches it as the upstream would answer it, HTTP 200 with a business `code` (the drop-in
 // section). One test per row of the mapping (src/http/drop-in-codes.ts), through a client that
 // does what the official SDK does.
 import { afterEach, describe, expect, it } from 'vitest';
-import { msUntilNextDay } from '../../src/limits/quota-day.js';
+import { msUntilNextDay } from '../../src/governance/quota-day.js';
 import { DROP_IN_PATH } from '../../src/routes/drop-in.js';
 import { type Behaviour, simSpreadData } from '../../src/sim/upstream-server.js';
 import { QUERY_DEFAULTS } from '../../src/upstream/params.js';

@@ -1,13 +1,8 @@
 // The drop-in route: JustOneAPI client code pointed at the gateway by base URL only.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DROP_IN_PATH } from '../../src/routes/drop-in.js';
-import {
-  SIM_PATH,
-  type SimUpstream,
-  simSpreadData,
-  startSimUpstream,
-} from '../../src/sim/upstream-server.js';
-import { QUERY_DEFAULTS } from '../../src/upstream/params.js';
+import { type SimUpstream, simSpreadData, startSimUpstream } from '../../src/sim/upstream-server.js';
+import { QUERY_DEFAULTS, UPSTREAM_PATH } from '../../src/upstream/params.js';
 import { CALLER_KEY, type Gateway, startGateway, TEST_TOKEN } from '../helpers/gateway.js';
 
 /** What a caller pastes from the upstream doc: their own JustOneAPI token, now useless to them. */
@@ -45,7 +40,9 @@ describe('drop-in route', () => {
     expect(data.code).toBe(0);
     expect(data.data).toEqual(simSpreadData({ oAuthorId: '7012345678901234567', ...QUERY_DEFAULTS }));
     // The upstream itself, asked directly with the real token, has the same envelope fields.
-    const direct = await fetch(`${sim.url}${SIM_PATH}?token=${TEST_TOKEN}&oAuthorId=7012345678901234567`);
+    const direct = await fetch(
+      `${sim.url}${UPSTREAM_PATH}?token=${TEST_TOKEN}&oAuthorId=7012345678901234567`,
+    );
     const upstream = (await direct.json()) as Record<string, unknown>;
     expect(Object.keys(data).sort()).toEqual(Object.keys(upstream).sort());
     expect(data.message).toBe(upstream['message']);
@@ -144,7 +141,7 @@ describe('drop-in route', () => {
     const keyed = await gw.get(`${DROP_IN_PATH}?oAuthorId=key1`, { authorization: `Bearer ${CALLER_KEY}` });
     expect(keyed.status).toBe(200);
     expect(keyed.json).toMatchObject({ code: 0 });
-    // The same per-caller limit as the /v1 routes (contract, section 3).
+    // The same per-caller limit as the /v1 routes.
     expect(keyed.headers.get('ratelimit-limit')).toBe('600');
     expect(keyed.headers.get('ratelimit-remaining')).toMatch(/^\d+$/);
     expect(sim.callCount).toBe(1);

@@ -3,9 +3,9 @@
 // shared one handed out, and the shared one after the in-process one's. The end-to-end drill is
 // drill-redis-switch.test.ts; this pins the arithmetic (times within a generous 100 ms of Redis's).
 import { afterEach, describe, expect, it } from 'vitest';
-import { LocalGate } from '../../src/limits/local-gate.js';
-import { RedisGate } from '../../src/limits/redis-gate.js';
-import type { GateContext, Verdict } from '../../src/limits/types.js';
+import { LocalGate } from '../../src/governance/local-gate.js';
+import { RedisGate } from '../../src/governance/redis-gate.js';
+import type { GateContext, Verdict } from '../../src/governance/types.js';
 import { redisClient, redisClusterClient, testClusterNodes, uniquePrefix } from '../helpers/redis.js';
 
 const modes = testClusterNodes() ? (['single', 'cluster'] as const) : (['single'] as const);

@@ -3,10 +3,10 @@
 // through both, step by step, and every verdict, effect and strike count must agree; times agree
 // within a tolerance, since Redis reads its own clock.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { BackoffPolicy, CircuitPolicy } from '../../src/limits/backoff.js';
-import { LocalGate } from '../../src/limits/local-gate.js';
-import { RedisGate } from '../../src/limits/redis-gate.js';
-import type { CallEvent, EventResult, GateContext, Verdict } from '../../src/limits/types.js';
+import type { BackoffPolicy, CircuitPolicy } from '../../src/governance/backoff.js';
+import { LocalGate } from '../../src/governance/local-gate.js';
+import { RedisGate } from '../../src/governance/redis-gate.js';
+import type { CallEvent, EventResult, GateContext, Verdict } from '../../src/governance/types.js';
 import { createRedisClient, type RedisClient } from '../../src/redis/connection.js';
 import { testClusterNodes, testRedisUrl, uniquePrefix } from '../helpers/redis.js';
 

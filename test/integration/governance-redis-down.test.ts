@@ -1,7 +1,7 @@
 // Redis goes away under a running gateway: budgets fall back to per-instance shares (never to
 // "unlimited"), and what was spent meanwhile is counted when Redis is back.
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { quotaDayId } from '../../src/limits/quota-day.js';
+import { quotaDayId } from '../../src/governance/quota-day.js';
 import { type Gateway, startGateway } from '../helpers/gateway.js';
 import { redisClient } from '../helpers/redis.js';
 import { hasBinary, type RedisProcess, startRedisServer } from '../helpers/redis-server.js';

@@ -6,7 +6,7 @@ import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { GatewayError } from '../../src/errors.js';
-import { type GovernorTuning, UpstreamGovernor } from '../../src/limits/governor.js';
+import { type GovernorTuning, UpstreamGovernor } from '../../src/governance/governor.js';
 import { GatewayMetrics } from '../../src/metrics.js';
 import { RedisConnection } from '../../src/redis/connection.js';
 import type { UpstreamCallRecord } from '../../src/upstream/client.js';

@@ -3,7 +3,8 @@
 // 3-master cluster (when global setup could start one): the governor's scripts keep all their
 // keys under one `{gov}` hash tag, so a cluster must answer exactly as a single node does.
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { msUntilNextDay } from '../../src/limits/quota-day.js';
+import { msUntilNextDay } from '../../src/governance/quota-day.js';
+import type { ErrorBody } from '../../src/plugins/error-handler.js';
 import { type SimUpstream, startSimUpstream } from '../../src/sim/upstream-server.js';
 import { type Gateway, startGateway, TEST_TOKEN } from '../helpers/gateway.js';
 import { testClusterNodes, uniquePrefix } from '../helpers/redis.js';
@@ -37,7 +38,7 @@ function askDistinct(gws: Gateway[], n: number, tag: string) {
 }
 
 type Res = Awaited<ReturnType<Gateway['get']>>;
-const errorOf = (r: Res) => (r.json as { error: { code: string; upstreamCode?: number } }).error;
+const errorOf = (r: Res) => (r.json as ErrorBody).error;
 
 function mostInOneSecond(times: number[]): number {
   return Math.max(...times.map((t) => times.filter((u) => u >= t && u < t + 1000).length));

@@ -6,6 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { base64url, exportSPKI, SignJWT, UnsecuredJWT } from 'jose';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { JwtTuning } from '../../src/auth/jwt.js';
+import type { ErrorBody } from '../../src/plugins/error-handler.js';
 import { ADMIN_KEY, CALLER_KEY, type Gateway, startGateway } from '../helpers/gateway.js';
 import {
   AUDIENCE,
@@ -59,7 +60,7 @@ async function setup(
 
 const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
 type Res = Awaited<ReturnType<Gateway['get']>>;
-const error = (r: Res) => (r.json as { error: { code: string; message: string } }).error;
+const error = (r: Res) => (r.json as ErrorBody).error;
 
 describe('valid tokens', () => {
   it('RS256, ES256 and EdDSA tokens are let in as jwt:<sub>; API keys keep working in both headers', async () => {

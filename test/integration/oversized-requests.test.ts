@@ -1,6 +1,7 @@
 // Oversized requests over real HTTP: headers past Node's limit and a body with thousands of unknown
 // keys get the contract's error body (with x-request-id), and the message stays short.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ErrorBody } from '../../src/plugins/error-handler.js';
 import { CALLER_KEY, type Gateway, startGateway } from '../helpers/gateway.js';
 
 let gw: Gateway;
@@ -36,7 +37,7 @@ describe('oversized requests', () => {
     });
     const text = await res.text();
     expect(res.status, text).toBe(400);
-    const { error } = JSON.parse(text) as { error: { code: string; message: string } };
+    const { error } = JSON.parse(text) as ErrorBody;
     expect(error.code).toBe('INVALID_REQUEST');
     expect(error.message).toContain('"items.0.k0"');
     expect(error.message).toContain('and 5995 more');

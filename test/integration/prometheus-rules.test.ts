@@ -4,7 +4,7 @@
 import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { beforeAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { parse } from 'yaml';
 import {
   describePrometheus,
@@ -12,7 +12,6 @@ import {
   REPO,
   RULE_TESTS_DIR,
   RULES_DIR,
-  requirePrometheus,
 } from '../helpers/prometheus-server.js';
 
 interface RuleFile {
@@ -38,8 +37,6 @@ const rules = ruleFiles.flatMap((f) =>
 const alertNames = rules.flatMap((r) => (r.alert ? [r.alert] : []));
 
 describePrometheus('Prometheus rules (promtool)', () => {
-  beforeAll(() => requirePrometheus());
-
   it('pass `promtool check rules` with every lint, and the compose config loads them', () => {
     const check = promtool(['check', 'rules', '--lint=all', '--lint-fatal', ...ruleFiles]);
     expect(check.output).toContain(`SUCCESS: ${rules.length} rules found`);

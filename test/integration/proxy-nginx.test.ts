@@ -4,9 +4,10 @@
 // address could dodge the limit (the issue saw 8 of 8 answered 200 with a limit of 5).
 
 import { Agent, request } from 'undici';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, expect, it } from 'vitest';
 import { CALLER_KEY, type Gateway, startGateway } from '../helpers/gateway.js';
 import { type Nginx, nginxBinary, startNginx } from '../helpers/nginx.js';
+import { describeWithTool } from '../helpers/tools.js';
 
 const ROUTE = '/v1/authors/a1/spread-info';
 
@@ -43,7 +44,11 @@ function client(address: string) {
   };
 }
 
-describe.skipIf(!nginxBinary())('behind the shipped nginx', () => {
+describeWithTool(
+  'nginx',
+  nginxBinary() !== null,
+  '`apt-get install -y nginx`',
+)('behind the shipped nginx', () => {
   it('is the shipped file: X-Forwarded-For is set to the address nginx saw, not appended to', async () => {
     const { nginx } = await behindNginx('127.0.0.1');
     expect(nginx.shippedConfig).toMatch(/^\s*proxy_set_header X-Forwarded-For \$remote_addr;/m);

@@ -1,7 +1,7 @@
 // Redis goes away under a running gateway: a caller's daily share falls back to this instance's
 // part (never unlimited), usage keeps being counted in process, and both reach Redis once it is back.
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { quotaDayId } from '../../src/limits/quota-day.js';
+import { quotaDayId } from '../../src/governance/quota-day.js';
 import { ADMIN_KEY, type Gateway, startGateway } from '../helpers/gateway.js';
 import { redisClient } from '../helpers/redis.js';
 import { hasBinary, type RedisProcess, startRedisServer } from '../helpers/redis-server.js';

@@ -3,7 +3,8 @@
 // cap, and /v1/usage agreeing with the simulated upstream's own count. Single Redis and cluster.
 // Only HTTP and the simulated upstream are used, so the same file can be run against older code.
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { msUntilNextDay } from '../../src/limits/quota-day.js';
+import { msUntilNextDay } from '../../src/governance/quota-day.js';
+import type { ErrorBody } from '../../src/plugins/error-handler.js';
 import { type SimUpstream, startSimUpstream } from '../../src/sim/upstream-server.js';
 import { ADMIN_KEY, type Gateway, startGateway, TEST_TOKEN } from '../helpers/gateway.js';
 import { sample, until } from '../helpers/prometheus.js';
@@ -40,7 +41,7 @@ async function instances(
 }
 
 type Res = Awaited<ReturnType<Gateway['get']>>;
-const errorOf = (r: Res) => (r.json as { error: { code: string; message: string } }).error;
+const errorOf = (r: Res) => (r.json as ErrorBody).error;
 
 interface UsageRow {
   caller: string;

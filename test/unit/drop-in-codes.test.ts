@@ -1,14 +1,14 @@
 // The drop-in route's one mapping from the gateway's errors to the upstream's business codes
-// (contract, drop-in section), row by row, including the rows no drop-in request reaches today.
+// (as agreed for the drop-in route), row by row, including the rows no drop-in request reaches today.
 import { describe, expect, it } from 'vitest';
 import { authorNotFound, GatewayError, upstreamUnavailable } from '../../src/errors.js';
+import { refusalError } from '../../src/governance/refusals.js';
 import {
   DROP_IN_ANSWER_CODES,
   DROP_IN_CODES,
   dropInCode,
   dropInErrorJson,
 } from '../../src/http/drop-in-codes.js';
-import { refusalError } from '../../src/limits/refusals.js';
 import { errorBody, toGatewayError } from '../../src/plugins/error-handler.js';
 import {
   classifyBusinessCode,
@@ -24,14 +24,14 @@ const codeError = (code: number) => {
 };
 
 const cases: Array<[string, GatewayError, number]> = [
-  ['unknown key', new GatewayError(401, 'UNAUTHORIZED', 'unknown API key'), 100],
-  ['forbidden', new GatewayError(403, 'FORBIDDEN', 'this route needs an admin API key'), 600],
-  ['validation', new GatewayError(400, 'INVALID_REQUEST', 'query parameter "platform": …'), 400],
-  ['no route', new GatewayError(404, 'NOT_FOUND', 'no route'), 400],
+  ['unknown key', new GatewayError('UNAUTHORIZED', 'unknown API key'), 100],
+  ['forbidden', new GatewayError('FORBIDDEN', 'this route needs an admin API key'), 600],
+  ['validation', new GatewayError('INVALID_REQUEST', 'query parameter "platform": …'), 400],
+  ['no route', new GatewayError('NOT_FOUND', 'no route'), 400],
   ['body too large', toGatewayError({ statusCode: 413, message: 'too large' }), 400],
-  ['caller rate limit', new GatewayError(429, 'RATE_LIMITED', 'rate limit of 600 requests exceeded'), 302],
+  ['caller rate limit', new GatewayError('RATE_LIMITED', 'rate limit of 600 requests exceeded'), 302],
   // Other 429 reasons (a caller's daily upstream share, its pending cap) map the same way: on status.
-  ['caller daily share', new GatewayError(429, 'RATE_LIMITED', 'daily upstream share spent'), 302],
+  ['caller daily share', new GatewayError('RATE_LIMITED', 'daily upstream share spent'), 302],
   ['upstream 302', codeError(302), 302],
   ['302 back-off pause', refusalError('backoff', 4000, 302), 302],
   ['budget wait exceeded', refusalError('rate', 1500, 0), 302],

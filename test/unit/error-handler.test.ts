@@ -10,7 +10,7 @@ import errorHandler, {
 
 describe('toGatewayError', () => {
   it('passes a GatewayError through untouched', () => {
-    const e = new GatewayError(503, 'UPSTREAM_UNAVAILABLE', 'busy', {
+    const e = new GatewayError('UPSTREAM_UNAVAILABLE', 'busy', {
       upstreamCode: 302,
       retryAfterSeconds: 4.2,
     });
@@ -30,16 +30,16 @@ describe('toGatewayError', () => {
     const tooLarge = Object.assign(new Error('Request body is too large'), { statusCode: 413 });
     expect(toGatewayError(tooLarge)).toMatchObject({ statusCode: 413, code: 'PAYLOAD_TOO_LARGE' });
     const unsupported = Object.assign(new Error('Unsupported Media Type'), { statusCode: 415 });
-    expect(toGatewayError(unsupported)).toMatchObject({ statusCode: 415, code: 'INVALID_REQUEST' });
+    expect(toGatewayError(unsupported)).toMatchObject({ statusCode: 415, code: 'UNSUPPORTED_MEDIA_TYPE' });
   });
 });
 
 describe('errorBody', () => {
   it('includes upstreamCode and retryAfterSeconds only when known', () => {
-    expect(errorBody('r1', new GatewayError(400, 'INVALID_REQUEST', 'bad'))).toEqual({
+    expect(errorBody('r1', new GatewayError('INVALID_REQUEST', 'bad'))).toEqual({
       error: { code: 'INVALID_REQUEST', message: 'bad', requestId: 'r1' },
     });
-    const busy = new GatewayError(503, 'UPSTREAM_UNAVAILABLE', 'busy', {
+    const busy = new GatewayError('UPSTREAM_UNAVAILABLE', 'busy', {
       upstreamCode: 302,
       retryAfterSeconds: 5,
     });

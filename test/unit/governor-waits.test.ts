@@ -4,7 +4,7 @@ import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { GatewayError } from '../../src/errors.js';
-import { UpstreamGovernor } from '../../src/limits/governor.js';
+import { UpstreamGovernor } from '../../src/governance/governor.js';
 import { GatewayMetrics } from '../../src/metrics.js';
 
 const WAITERS = 40;

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { spreadMetricsSchema } from '../../src/normalize/schema.js';
 import { normalizeSpreadInfo, toNumber } from '../../src/normalize/spread-info.js';
 
-// Verbatim `data` of the upstream doc's example response (shared/upstream/000_8b0562a651d1174a.txt).
+// Verbatim `data` of the example response in the upstream's own documentation.
 const UPSTREAM_EXAMPLE = JSON.parse(`{
   "avg_duration": "2600",
   "base_resp": { "status_code": 0, "status_message": "" },
@@ -25,7 +25,7 @@ const UPSTREAM_EXAMPLE = JSON.parse(`{
   "share_avg": "9637"
 }`);
 
-// The contract's example `metrics` (api-contract.md, section 2), written out literally.
+// The agreed example `metrics` of the normalised route, written out literally.
 const CONTRACT_METRICS = {
   avgDuration: 2600,
   itemCount: 3,

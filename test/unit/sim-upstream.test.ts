@@ -1,13 +1,8 @@
 import { execFileSync } from 'node:child_process';
 import { Agent, request } from 'undici';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import {
-  SIM_PATH,
-  type SimUpstream,
-  simSpreadData,
-  startSimUpstream,
-} from '../../src/sim/upstream-server.js';
-import { QUERY_DEFAULTS, type SpreadParams } from '../../src/upstream/params.js';
+import { type SimUpstream, simSpreadData, startSimUpstream } from '../../src/sim/upstream-server.js';
+import { QUERY_DEFAULTS, type SpreadParams, UPSTREAM_PATH } from '../../src/upstream/params.js';
 
 const TOKEN = 'sim-secret-token-3f9a';
 const AUTHOR = '7012345678901234567';
@@ -42,7 +37,7 @@ const agent = new Agent({ keepAliveTimeout: 10_000 });
 let sim: SimUpstream;
 
 async function call(s: SimUpstream, query: Record<string, string>, signal?: AbortSignal) {
-  const res = await request(`${s.url}${SIM_PATH}?${new URLSearchParams(query)}`, {
+  const res = await request(`${s.url}${UPSTREAM_PATH}?${new URLSearchParams(query)}`, {
     dispatcher: agent,
     signal,
   });

@@ -173,8 +173,8 @@ describe('SpreadService cache rules', () => {
 
   it.each([
     ['502', upstreamError('bad gateway', 500)],
-    ['503', new GatewayError(503, 'UPSTREAM_UNAVAILABLE', 'paused', { retryAfterSeconds: 5 })],
-    ['504', new GatewayError(504, 'UPSTREAM_TIMEOUT', 'slow')],
+    ['503', new GatewayError('UPSTREAM_UNAVAILABLE', 'paused', { retryAfterSeconds: 5 })],
+    ['504', new GatewayError('UPSTREAM_TIMEOUT', 'slow')],
   ])('answers the cached entry instead of a %s while it is younger than fresh + stale', async (_s, err) => {
     up.auto = () => ok(1);
     const { svc } = service({ upstream: up });
@@ -282,7 +282,7 @@ describe('SpreadService cache rules', () => {
       await up.started(1);
       const pb = get(b.svc);
       await settle();
-      up.calls[0]?.reject(new GatewayError(503, 'UPSTREAM_UNAVAILABLE', 'paused', { upstreamCode: 302 }));
+      up.calls[0]?.reject(new GatewayError('UPSTREAM_UNAVAILABLE', 'paused', { upstreamCode: 302 }));
       await expect(pa).rejects.toMatchObject({ statusCode: 503, upstreamCode: 302 });
       await expect(pb).rejects.toMatchObject({ statusCode: 503, upstreamCode: 302 });
       expect(up.calls).toHaveLength(1);

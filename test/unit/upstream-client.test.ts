@@ -4,13 +4,8 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { GatewayError } from '../../src/errors.js';
 import { type SimUpstream, simSpreadData, startSimUpstream } from '../../src/sim/upstream-server.js';
-import {
-  UPSTREAM_PATH,
-  type UpstreamCallRecord,
-  UpstreamClient,
-  type UpstreamGate,
-} from '../../src/upstream/client.js';
-import { QUERY_DEFAULTS, type SpreadParams } from '../../src/upstream/params.js';
+import { type UpstreamCallRecord, UpstreamClient, type UpstreamGate } from '../../src/upstream/client.js';
+import { QUERY_DEFAULTS, type SpreadParams, UPSTREAM_PATH } from '../../src/upstream/params.js';
 
 const TOKEN = 'tok_client_test_5d1e9a7c3b';
 const AUTHOR = '7012345678901234567';
@@ -194,7 +189,7 @@ describe('301 retries', () => {
   });
 
   it('makes no call when the gate refuses', async () => {
-    const refusal = new GatewayError(503, 'UPSTREAM_UNAVAILABLE', 'budget spent', { retryAfterSeconds: 1 });
+    const refusal = new GatewayError('UPSTREAM_UNAVAILABLE', 'budget spent', { retryAfterSeconds: 1 });
     const gate: UpstreamGate = {
       beforeCall: async () => {
         throw refusal;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { gcraReserve, intervalFor } from '../../src/limits/gcra.js';
+import { gcraReserve, intervalFor } from '../../src/governance/gcra.js';
 
 /** Reserves `n` calls all asked for at `now`, as a queue of simultaneous requests would. */
 function schedule(n: number, now: number, rate: number, burst: number, maxWaitMs = Number.POSITIVE_INFINITY) {

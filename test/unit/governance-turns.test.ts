@@ -1,6 +1,6 @@
 // Whose turn it is: round robin between waiting callers, first come first served within one.
 import { describe, expect, it } from 'vitest';
-import { Turns } from '../../src/limits/turns.js';
+import { Turns } from '../../src/governance/turns.js';
 
 const drain = <T>(t: Turns<T>) => {
   const out: T[] = [];

@@ -1,5 +1,5 @@
 // What callers and operators see of governance. Callers: always 503 UPSTREAM_UNAVAILABLE with
-// retry-after (contract, section 3), with the upstream code behind a pause when there is one.
+// retry-after (the error table in errors.ts), with the upstream code behind a pause when there is one.
 // Operators: one log line per change of state, not per refused request.
 import type { FastifyBaseLogger } from 'fastify';
 import { type GatewayError, upstreamUnavailable } from '../errors.js';

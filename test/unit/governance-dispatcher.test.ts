@@ -2,9 +2,9 @@
 // answers): whose turn, refusals at once or at the waiter's limit, shutdown. Orders of events are
 // asserted, not durations.
 import { afterEach, describe, expect, it } from 'vitest';
-import { type Grant, SlotDispatcher, type SlotSource } from '../../src/limits/dispatcher.js';
-import { gcraReserve } from '../../src/limits/gcra.js';
-import type { Verdict } from '../../src/limits/types.js';
+import { type Grant, SlotDispatcher, type SlotSource } from '../../src/governance/dispatcher.js';
+import { gcraReserve } from '../../src/governance/gcra.js';
+import type { Verdict } from '../../src/governance/types.js';
 
 interface Timeline extends SlotSource {
   pause: Verdict | null;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { backoffMs, cooldownMs, DEFAULT_BACKOFF, DEFAULT_CIRCUIT } from '../../src/limits/backoff.js';
-import { LocalGate } from '../../src/limits/local-gate.js';
-import type { GateContext } from '../../src/limits/types.js';
+import { backoffMs, cooldownMs, DEFAULT_BACKOFF, DEFAULT_CIRCUIT } from '../../src/governance/backoff.js';
+import { LocalGate } from '../../src/governance/local-gate.js';
+import type { GateContext } from '../../src/governance/types.js';
 
 describe('302 back-off', () => {
   it('doubles on each repeat from 1 s up to the 60 s cap', () => {

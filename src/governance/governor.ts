@@ -5,18 +5,19 @@
 // readiness.
 import type { FastifyBaseLogger } from 'fastify';
 import type { Config } from '../config.js';
-import { type GatewayError, upstreamUnavailable } from '../errors.js';
+import { GatewayError, upstreamUnavailable } from '../errors.js';
+import { type CallerRef, GATEWAY_CALLER } from '../limits/caller-ref.js';
+import { callerRefusal } from '../limits/caller-refusal.js';
+import { CallerShares, type Receipt } from '../limits/caller-shares.js';
 import type { GatewayMetrics } from '../metrics.js';
-import type { ReadinessCheck } from '../plugins/observability.js';
+import type { ReadinessCheck } from '../readiness.js';
 import type { RedisConnection } from '../redis/connection.js';
 import type { UpstreamCallRecord, UpstreamGate } from '../upstream/client.js';
 import { CREDENTIAL_CODES } from '../upstream/codes.js';
 import { type BackoffPolicy, type CircuitPolicy, DEFAULT_BACKOFF, DEFAULT_CIRCUIT } from './backoff.js';
-import { type CallerRef, GATEWAY_CALLER } from './caller-ref.js';
-import { callerRefusal } from './caller-refusal.js';
-import { CallerShares, type Receipt } from './caller-shares.js';
 import { type Refusal, SlotDispatcher } from './dispatcher.js';
 import { Gatekeeper } from './gatekeeper.js';
+import { msUntilNextDay } from './quota-day.js';
 import { logEffect, refusalError, refusalMetricReason } from './refusals.js';
 import type { CallEvent } from './types.js';
 
@@ -39,7 +40,7 @@ export interface GovernorOptions extends GovernorTuning {
   keyPrefix: string;
 }
 
-export function eventOf(code: number | null): CallEvent {
+function eventOf(code: number | null): CallEvent {
   if (code === null) return 'nocode';
   if (code === 0 || code === 201) return 'ok';
   if (code === 302 || code === 303) return code === 302 ? '302' : '303';
@@ -185,6 +186,17 @@ export class UpstreamGovernor implements UpstreamGate {
     });
     this.pending.add(p);
     void p.finally(() => this.pending.delete(p));
+  }
+
+  /**
+   * A failed call's error as its caller should see it. The upstream's 303 means no call until the
+   * upstream's day ends, so its retry-after runs to midnight in UPSTREAM_QUOTA_TZ: the client that
+   * read the code cannot know that calendar; the governor keeps it.
+   */
+  explain(err: unknown): unknown {
+    if (!(err instanceof GatewayError) || err.upstreamCode !== 303) return err;
+    const seconds = msUntilNextDay(Date.now(), this.opts.config.UPSTREAM_QUOTA_TZ) / 1000;
+    return upstreamUnavailable(err.message, seconds, 303);
   }
 
   /** For /readyz: not ready while the credential circuit cools down. Ready again when the probe

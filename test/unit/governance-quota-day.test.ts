@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { msUntilNextDay, nextDayStart, QuotaCalendar, quotaDayId } from '../../src/limits/quota-day.js';
+import { msUntilNextDay, nextDayStart, QuotaCalendar, quotaDayId } from '../../src/governance/quota-day.js';
 
 const at = (iso: string) => Date.parse(iso);
 const H = 3_600_000;

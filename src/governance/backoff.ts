@@ -19,7 +19,7 @@ export const DEFAULT_BACKOFF: BackoffPolicy = { baseMs: 1000, capMs: 60_000 };
 export const DEFAULT_CIRCUIT: CircuitPolicy = { cooldownMs: 60_000, cooldownCapMs: 600_000 };
 
 /** Doubling from `base` on each repeat, capped. `strikes` counts from 1. */
-export function doubling(strikes: number, baseMs: number, capMs: number): number {
+function doubling(strikes: number, baseMs: number, capMs: number): number {
   return Math.min(capMs, baseMs * 2 ** Math.max(0, strikes - 1));
 }
 
