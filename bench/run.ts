@@ -93,7 +93,8 @@ async function main(): Promise<void> {
       'this machine is shared, figures move with what else runs\n',
   );
   printTable(rows);
-  if (flag('cpu-prof')) console.log(`\nCPU profiles of the cache-hit gateways written to ${PROFILES}`);
+  if (flag('cpu-prof'))
+    console.log(`\nCPU profiles of the cache-hit and miss gateways written to ${PROFILES}`);
   const failed = rows.filter((r) => r.met === false).length;
   console.log(
     `\n${rows.filter((r) => r.met !== undefined).length - failed} targets met, ${failed} missed; ` +

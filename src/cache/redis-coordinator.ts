@@ -3,17 +3,50 @@
 // short poll as a safety net. While Redis is down every instance leads for itself (in-process
 // coalescing still makes that one call per key per instance).
 import { randomUUID } from 'node:crypto';
+import type { Result } from 'ioredis';
 import type { RedisConnection } from '../redis/connection.js';
 import type { Coordinator, Lease, SharedOutcome } from './store.js';
 
 const OUTCOME_TTL_MS = 10_000;
 const POLL_MS = 250;
 
-// Deletes the lease only if it is still ours (it may have expired and been taken by another).
+// Keeps the outcome, deletes the lease only if it is still ours (it may have expired and been taken
+// by another), and tells the waiters: one command, sent by SHA (defineCommand: EVALSHA, its text
+// only the first time on a connection or after Redis lost it). KEYS: lease, outcome (one author's
+// hash tag: one Cluster slot); ARGV: token, outcome JSON, outcome ms, channel, message.
 const RELEASE = `
 redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
 if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+redis.call('PUBLISH', ARGV[4], ARGV[5])
 return 1`;
+
+// The value of the entry's key, or when it has none, the lease (SET NX PX) in the same step.
+// KEYS: entry, lease (one author's hash tag); ARGV: token, lease ms. Replies {value|nil, leased 0|1}.
+const READ_OR_LEASE = `
+local v = redis.call('GET', KEYS[1])
+if v then return {v, 0} end
+if redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2], 'NX') then return {false, 1} end
+return {false, 0}`;
+
+declare module 'ioredis' {
+  interface RedisCommander<Context> {
+    xtgReadOrLease(
+      entry: string,
+      lease: string,
+      token: string,
+      leaseMs: number,
+    ): Result<[string | null, number], Context>;
+    xtgLeaseRelease(
+      lease: string,
+      outcome: string,
+      token: string,
+      outcomeJson: string,
+      outcomeMs: number,
+      channel: string,
+      message: string,
+    ): Result<number, Context>;
+  }
+}
 
 const noopLease: Lease = { release: async () => {} };
 
@@ -36,6 +69,27 @@ export class RedisCoordinator implements Coordinator {
       for (const resolve of set) resolve(outcome);
     });
     subscriber.subscribe(channel).catch(() => {});
+    redis.client.defineCommand('xtgLeaseRelease', { numberOfKeys: 2, lua: RELEASE });
+    redis.client.defineCommand('xtgReadOrLease', { numberOfKeys: 2, lua: READ_OR_LEASE });
+  }
+
+  async readOrAcquire(
+    key: string,
+    ttlMs: number,
+  ): Promise<{ raw: string | null; lease: Lease | null } | undefined> {
+    if (!this.redis.up) return undefined;
+    const token = randomUUID();
+    try {
+      const [raw, leased] = await this.redis.client.xtgReadOrLease(
+        key,
+        this.lockKey(key),
+        token,
+        Math.ceil(ttlMs),
+      );
+      return { raw, lease: leased === 1 ? this.lease(key, token) : null };
+    } catch {
+      return undefined;
+    }
   }
 
   private lockKey(key: string): string {
@@ -55,20 +109,23 @@ export class RedisCoordinator implements Coordinator {
     } catch {
       return noopLease;
     }
+    return this.lease(key, token);
+  }
+
+  private lease(key: string, token: string): Lease {
     return {
       release: async (outcome) => {
         const json = JSON.stringify(outcome);
         try {
-          await this.redis.client.eval(
-            RELEASE,
-            2,
+          await this.redis.client.xtgLeaseRelease(
             this.lockKey(key),
             this.outcomeKey(key),
             token,
             json,
             OUTCOME_TTL_MS,
+            this.channel,
+            `${key}\n${json}`,
           );
-          await this.redis.client.publish(this.channel, `${key}\n${json}`);
         } catch {
           // Waiters fall back to polling the lease, which expires by itself.
         }

@@ -8,8 +8,9 @@ import type { UpstreamResult } from '../upstream/client.js';
 import { upstreamTimeout } from '../upstream/codes.js';
 import { FLOW_TYPES, PLATFORMS, RANGES, type SpreadParams, VIDEO_TYPES } from '../upstream/params.js';
 import { type CacheEntry, freshness, type OkEntry, ttlSeconds, type Windows } from './entry.js';
+import { hold } from './held-entry.js';
 import { tupleKey } from './keys.js';
-import type { CacheStore, Coordinator } from './store.js';
+import type { CacheStore, Coordinator, Lease } from './store.js';
 
 export type CacheOutcome = 'HIT' | 'MISS' | 'STALE' | 'REVALIDATED' | 'BYPASS';
 
@@ -121,9 +122,13 @@ export class SpreadService {
     const route = opts.route ?? 'spread-info';
     const key = this.keyFor(params);
     let cached: CacheEntry | undefined;
+    let lease: Lease | null | undefined;
     if (!opts.force) {
-      cached = await this.o.store.get(key);
+      ({ entry: cached, lease } = await this.read(key, this.leaseMs(opts.deadline)));
       const f = cached && freshness(cached, this.o.windows, this.now());
+      // A lease taken with the read (the shared tier had nothing) but an answer after all (a copy
+      // put back into a restarted Redis): nobody will call the upstream under it.
+      if (lease && cached && f !== 'expired') void lease.release({ ok: true });
       if (cached && f === 'fresh') {
         if (cached.kind === 'not_found') return this.fail(authorNotFound(), route);
         return this.answer(cached, 'HIT', route);
@@ -135,7 +140,8 @@ export class SpreadService {
       }
     }
     try {
-      const entry = await this.load(key, params, log, ticket, opts.force, opts.deadline);
+      const first = lease === undefined ? undefined : { lease };
+      const entry = await this.load(key, params, log, ticket, opts.force, opts.deadline, first);
       if (entry.kind === 'not_found') return this.fail(authorNotFound(), route);
       return this.answer(entry, opts.force ? 'BYPASS' : 'MISS', route);
     } catch (err) {
@@ -156,6 +162,28 @@ export class SpreadService {
     }
   }
 
+  /**
+   * The entry as this process can have it: its copy, or the shared tier's value read together with
+   * the lease when there is none (one round trip for a miss), unless a call for the key is already
+   * under way here (then the lease is that call's).
+   */
+  private async read(key: string, leaseMs: number): Promise<{ entry?: CacheEntry; lease?: Lease | null }> {
+    const { store, coordinator } = this.o;
+    const copy = store.peek(key);
+    if (copy !== undefined || this.inflight.has(key) || !coordinator.readOrAcquire || !store.adopt)
+      return { entry: copy ?? (await store.get(key)) };
+    const r = await coordinator.readOrAcquire(key, leaseMs);
+    if (r === undefined) return { entry: await store.get(key) };
+    return { entry: store.adopt(key, r.raw), lease: r.raw === null ? r.lease : undefined };
+  }
+
+  /** How long a lease taken now must last: the fetch's deadline, and a follower's slack. */
+  private leaseMs(until = Number.POSITIVE_INFINITY): number {
+    const now = this.now();
+    const deadline = Math.min(now + this.o.fetchDeadlineMs, until);
+    return Math.max(1000, deadline - now) + FOLLOWER_MARGIN_MS;
+  }
+
   /** Forgets every variant of an author (there are only 64, so no KEYS or SCAN is needed). */
   purge(oAuthorId: string): Promise<number> {
     return this.o.store.delete(allVariants(oAuthorId).map((p) => this.keyFor(p)));
@@ -169,10 +197,14 @@ export class SpreadService {
     ticket: Ticket,
     force = false,
     until?: number,
+    first?: { lease: Lease | null },
   ): Promise<CacheEntry> {
     for (let turn = 0; ; turn++) {
       const running = this.inflight.get(key);
       if (!running) break;
+      // Joining the call under way: a lease taken with the read is not needed (nor is it likely).
+      if (turn === 0 && first?.lease) void first.lease.release({ ok: true });
+      first = undefined;
       this.events.coalesced?.('local');
       if (turn === 2) return running;
       try {
@@ -182,7 +214,7 @@ export class SpreadService {
         if (!isCallerRefusal(err)) throw err;
       }
     }
-    const p = this.loadShared(key, params, log, ticket, force, until).finally(() =>
+    const p = this.loadShared(key, params, log, ticket, force, until, first).finally(() =>
       this.inflight.delete(key),
     );
     this.inflight.set(key, p);
@@ -197,18 +229,23 @@ export class SpreadService {
     ticket: Ticket,
     force: boolean,
     until = Number.POSITIVE_INFINITY,
+    first?: { lease: Lease | null },
   ): Promise<CacheEntry> {
     const deadline = Math.min(this.now() + this.o.fetchDeadlineMs, until);
     // A holder that dies leaves its lease to expire; then one waiter takes over. Bounded turns.
     for (let turn = 0; turn < 3; turn++) {
-      const lease = await this.o.coordinator.acquire(
-        key,
-        Math.max(1000, deadline - this.now()) + FOLLOWER_MARGIN_MS,
-      );
+      // Another instance may have refreshed the key between our read and our lease: the lease and
+      // a fresh read go out together (one round trip; Redis runs them in this order). A lease
+      // taken with the read itself needs no second look.
+      const [lease, done] =
+        turn === 0 && first
+          ? [first.lease, undefined]
+          : await Promise.all([
+              this.o.coordinator.acquire(key, Math.max(1000, deadline - this.now()) + FOLLOWER_MARGIN_MS),
+              force ? undefined : this.o.store.get(key, { skipL1: true }),
+            ]);
       if (lease) {
         try {
-          // Another instance may have refreshed the key between our read and our lease.
-          const done = force ? undefined : await this.o.store.get(key, { skipL1: true });
           if (done && freshness(done, this.o.windows, this.now()) === 'fresh') {
             await lease.release({ ok: true });
             return done;
@@ -225,9 +262,13 @@ export class SpreadService {
                   recordTime: res.recordTime,
                 }
               : { kind: 'not_found', fetchedAt: this.now(), requestId: res.requestId };
-          await this.o.store.set(key, entry, ttlSeconds(entry, this.o.windows));
-          await lease.release({ ok: true });
-          return entry;
+          // Together too, the entry first: a waiter woken by the release reads it.
+          const held = hold(entry);
+          await Promise.all([
+            this.o.store.set(key, held, ttlSeconds(held, this.o.windows)),
+            lease.release({ ok: true }),
+          ]);
+          return held;
         } catch (err) {
           await lease.release({ ok: false, error: serialize(err) });
           throw err;

@@ -9,6 +9,8 @@ export interface CacheStore {
   get(key: string, opts?: { skipL1?: boolean }): Promise<CacheEntry | undefined>;
   /** What get() would answer without I/O, or undefined when it would have to ask the shared tier. */
   peek(key: string): CacheEntry | undefined;
+  /** What get() answers for `raw`, the key's value just read from the shared tier (null: none). */
+  adopt?(key: string, raw: string | null): CacheEntry | undefined;
   set(key: string, entry: CacheEntry, ttlSeconds: number): Promise<void>;
   /** Deletes these keys; resolves with how many existed. */
   delete(keys: string[]): Promise<number>;
@@ -31,6 +33,14 @@ export interface Coordinator {
   acquire(key: string, ttlMs: number): Promise<Lease | null>;
   /** Resolves with the holder's outcome, or 'timeout' when none came (the holder may have died). */
   wait(key: string, timeoutMs: number): Promise<SharedOutcome | 'timeout'>;
+  /**
+   * One round trip on a miss in process: the key's value in the shared tier, or, when it has none,
+   * the lease at the same time (null: another instance holds it). Undefined: cannot ask now.
+   */
+  readOrAcquire?(
+    key: string,
+    ttlMs: number,
+  ): Promise<{ raw: string | null; lease: Lease | null } | undefined>;
 }
 
 /** A single instance has nobody to coordinate with: in-process coalescing is enough. */

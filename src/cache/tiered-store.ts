@@ -74,6 +74,12 @@ export class TieredStore implements CacheStore {
     } catch {
       return local?.entry;
     }
+    return this.adopt(key, raw);
+  }
+
+  adopt(key: string, raw: string | null): CacheEntry | undefined {
+    const now = this.now();
+    const local = this.copy(key, now);
     const parsed = parse(raw);
     if (parsed) {
       // The same answer as the copy's (entries never change once written): keep its bytes.
