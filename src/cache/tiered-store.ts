@@ -6,19 +6,36 @@
 import type { FastifyBaseLogger } from 'fastify';
 import { LRUCache } from 'lru-cache';
 import type { RedisConnection } from '../redis/connection.js';
-import { type CacheEntry, freshness, isCacheEntry, ttlSeconds, type Windows } from './entry.js';
+import {
+  type CacheEntry,
+  freshness,
+  isCacheEntry,
+  type NotFoundEntry,
+  ttlSeconds,
+  type Windows,
+} from './entry.js';
 import { entrySize, HeldOk, hold, storeJson } from './held-entry.js';
 import { lruBounds, type MemoryBounds } from './memory-store.js';
 import type { CacheStore } from './store.js';
 
-interface Local {
-  entry: CacheEntry;
+/**
+ * A copy's timing, in ticks (TICK_MS since the store started: small integers, which V8 keeps
+ * without a heap object each). An ok entry carries it itself: no wrapper object per entry.
+ */
+interface Timing {
   /** Until when the copy may answer without asking Redis (while fresh). */
   l1Until: number;
   storedAt: number;
   /** When the entry stops serving anybody: past it the copy is gone. */
   expiresAt: number;
 }
+
+const TICK_MS = 10;
+
+/** What the copy holds per key: an ok entry as is, or "no content" wrapped. */
+type Local = HeldOk | (Timing & { entry: NotFoundEntry });
+
+const entryOf = (l: Local): CacheEntry => (l instanceof HeldOk ? l : l.entry);
 
 export interface TieredStoreOptions {
   redis: RedisConnection;
@@ -37,10 +54,12 @@ export class TieredStore implements CacheStore {
   readonly name = 'redis';
   private readonly local: LRUCache<string, Local>;
   private readonly now: () => number;
+  private readonly startedAt: number;
 
   constructor(private readonly o: TieredStoreOptions) {
     this.now = o.now ?? Date.now;
-    this.local = new LRUCache<string, Local>({ ...lruBounds<Local>(o.bounds, (l) => entrySize(l.entry)) });
+    this.startedAt = this.now();
+    this.local = new LRUCache<string, Local>({ ...lruBounds<Local>(o.bounds, (l) => entrySize(entryOf(l))) });
     o.subscriber.on('message', (channel: string, message: string) => {
       if (channel !== o.channel) return;
       try {
@@ -57,22 +76,25 @@ export class TieredStore implements CacheStore {
 
   /** The copy, while it may answer alone: within CACHE_L1_SECONDS and fresh, or Redis down. */
   peek(key: string): CacheEntry | undefined {
-    const local = this.copy(key, this.now());
+    const now = this.now();
+    const local = this.copy(key, now);
     if (local === undefined) return undefined;
-    if (!this.o.redis.up) return local.entry;
-    return this.now() < local.l1Until && this.isFresh(local.entry) ? local.entry : undefined;
+    const entry = entryOf(local);
+    if (!this.o.redis.up) return entry;
+    return this.tick(now) < local.l1Until && this.isFresh(entry) ? entry : undefined;
   }
 
   async get(key: string, opts: { skipL1?: boolean } = {}): Promise<CacheEntry | undefined> {
     const now = this.now();
     const local = this.copy(key, now);
-    if (local && !opts.skipL1 && now < local.l1Until && this.isFresh(local.entry)) return local.entry;
-    if (!this.o.redis.up) return local?.entry;
+    const entry = local && entryOf(local);
+    if (local && !opts.skipL1 && this.tick(now) < local.l1Until && this.isFresh(entry!)) return entry;
+    if (!this.o.redis.up) return entry;
     let raw: string | null;
     try {
       raw = await this.o.redis.client.get(key);
     } catch {
-      return local?.entry;
+      return entry;
     }
     return this.adopt(key, raw);
   }
@@ -83,17 +105,18 @@ export class TieredStore implements CacheStore {
     const parsed = parse(raw);
     if (parsed) {
       // The same answer as the copy's (entries never change once written): keep its bytes.
-      const same = local?.entry instanceof HeldOk && parsed.kind === 'ok' && local.entry.sameAnswer(parsed);
-      const entry = same ? local!.entry : hold(parsed);
+      const same = local instanceof HeldOk && parsed.kind === 'ok' && local.sameAnswer(parsed);
+      const entry = same ? local : hold(parsed);
       this.remember(key, entry, this.ttlLeftMs(entry, now));
       return entry;
     }
     if (local) {
       // Kept from before Redis (re)connected: Redis restarted empty, so put the answer back rather
       // than pay the upstream for it again. Kept since then: it was purged or evicted; forget it.
-      if (local.storedAt < this.o.redis.upSince) {
-        this.writeBack(key, local.entry, now);
-        return local.entry;
+      if (local.storedAt < this.tick(this.o.redis.upSince)) {
+        const entry = entryOf(local);
+        this.writeBack(key, entry, now);
+        return entry;
       }
       this.local.delete(key);
     }
@@ -131,17 +154,30 @@ export class TieredStore implements CacheStore {
   private remember(key: string, entry: CacheEntry, ttlMs: number): void {
     if (ttlMs <= 0) return;
     const now = this.now();
-    this.local.set(key, { entry, l1Until: now + this.o.l1Ms, storedAt: now, expiresAt: now + ttlMs });
+    const timing = {
+      l1Until: this.tick(now + this.o.l1Ms),
+      storedAt: this.tick(now),
+      expiresAt: this.tick(now + ttlMs),
+    };
+    const held = hold(entry);
+    this.local.set(
+      key,
+      held instanceof HeldOk ? Object.assign(held, timing) : { entry: held as NotFoundEntry, ...timing },
+    );
   }
 
   /** The copy of `key`, unless its entry can serve nobody any more. */
   private copy(key: string, now: number): Local | undefined {
     const local = this.local.get(key);
-    if (local !== undefined && now >= local.expiresAt) {
+    if (local !== undefined && this.tick(now) >= local.expiresAt) {
       this.local.delete(key);
       return undefined;
     }
     return local;
+  }
+
+  private tick(ms: number): number {
+    return Math.floor((ms - this.startedAt) / TICK_MS);
   }
 
   private isFresh(entry: CacheEntry): boolean {

@@ -42,26 +42,7 @@ function spreadInfoTail(answer: Answer, age: number): string {
 /** The contract's 200 body as text (the batch joins many). */
 export function spreadInfoJson(p: SpreadParams, answer: Answer, now = Date.now()): string {
   const held = HeldOk.from(answer.entry);
-  return spreadInfoHead(p) + held.metricsBytes().toString() + spreadInfoTail(answer, ageSeconds(held, now));
-}
-
-/**
- * Entries whose last answers are kept, oldest first out: a hot entry keeps its built answer, and
- * memory for built answers stays bounded (~1 KB each) however many entries the store holds.
- */
-const KEPT_ANSWERS = 4096;
-const kept: Array<HeldOk | undefined> = new Array(KEPT_ANSWERS);
-let keptNext = 0;
-
-function keep(entry: HeldOk): void {
-  if (entry.rendered !== undefined || entry.renderedDropIn !== undefined) return;
-  const old = kept[keptNext];
-  if (old !== undefined) {
-    old.rendered = undefined;
-    old.renderedDropIn = undefined;
-  }
-  kept[keptNext] = entry;
-  keptNext = (keptNext + 1) % KEPT_ANSWERS;
+  return spreadInfoHead(p) + held.metricsJson() + spreadInfoTail(answer, ageSeconds(held, now));
 }
 
 function sameMoment(r: Rendered | undefined, outcome: string, age: number, freshLeft: number): boolean {
@@ -93,13 +74,8 @@ export function spreadInfoAnswer(
   const r = held.rendered;
   if (sameMoment(r, answer.outcome, ageSeconds(held, now), freshSecondsLeft(held, windows, now))) return r!;
   const built = rendered(answer, windows, now, (age) =>
-    Buffer.concat([
-      Buffer.from(spreadInfoHead(p)),
-      held.metricsBytes(),
-      Buffer.from(spreadInfoTail(answer, age)),
-    ]),
+    Buffer.from(spreadInfoHead(p) + held.metricsJson() + spreadInfoTail(answer, age)),
   );
-  keep(held);
   held.rendered = built;
   return built;
 }
@@ -140,7 +116,6 @@ export function dropInAnswer(
   if (sameMoment(r, answer.outcome, ageSeconds(held, now), freshSecondsLeft(held, windows, now))) return r!;
   // The envelope does not change with age or outcome: only the headers are rebuilt.
   const built = rendered(answer, windows, now, () => r?.body ?? body());
-  keep(held);
   held.renderedDropIn = built;
   return built;
 }
