@@ -2,11 +2,13 @@
 // gateway (key auth, per-caller limit, Redis) at LOG_LEVEL=warn and at the default info (one line
 // per request), and the gateway with its in-process L1 off (every hit read from Redis). All are
 // measured in interleaved slices (ceiling, gateway, ..., then the reverse order) so that a
-// neighbour's burst of CPU on this shared machine lands on all of them alike.
+// neighbour's burst of CPU on this shared machine lands on all of them alike. nginx with
+// proxy_cache in front of the gateway is measured alike as a reference (when nginx is installed).
 import type { Options } from 'autocannon';
 import { cpuMs } from '../lib/children.js';
 import { AUTH, type Server, startBare, startGateway } from '../lib/gateway.js';
 import { type LoadFigures, load } from '../lib/load.js';
+import { type NginxCache, nginxBinary, startNginxCache } from '../lib/nginx.js';
 import { RedisStats } from '../lib/redis-stats.js';
 import { type Ctx, int } from '../lib/report.js';
 
@@ -17,7 +19,9 @@ const MONITORED_REQUESTS = 2000;
 
 interface Target {
   name: string;
-  server: Server;
+  url: string;
+  /** CPU of the process(es) serving it so far (ms). */
+  cpuNow: () => number;
   headers: Record<string, string>;
   slices: LoadFigures[];
   commands: Map<string, number>;
@@ -27,7 +31,7 @@ interface Target {
 
 export async function hitScenario(ctx: Ctx): Promise<void> {
   const path = `/v1/authors/hit-${ctx.runId}/spread-info`;
-  const servers: Server[] = [];
+  const servers: Array<Pick<Server, 'stop'>> = [];
   try {
     const start = async (prefix: string, extra: Record<string, string> = {}, nodeArgs: string[] = []) => {
       const env = {
@@ -52,10 +56,22 @@ export async function hitScenario(ctx: Ctx): Promise<void> {
     await fetchBody(info.url + path);
     const bare = await startBare(body);
     servers.push(bare);
+    // nginx in front of the warn gateway; its first answer is a miss that it then keeps.
+    let nginx: NginxCache | null = null;
+    if (nginxBinary()) {
+      nginx = await startNginxCache(gw.url);
+      servers.push(nginx);
+      await fetchBody(nginx.url + path);
+      const cached = await fetch(nginx.url + path, { headers: AUTH });
+      await cached.arrayBuffer();
+      if (cached.headers.get('x-nginx-cache') !== 'HIT')
+        throw new Error(`nginx did not cache the answer (${cached.headers.get('x-nginx-cache')})`);
+    }
 
     const target = (name: string, server: Server, headers: Record<string, string>): Target => ({
       name,
-      server,
+      url: server.url,
+      cpuNow: () => cpuMs(server.pid),
       headers,
       slices: [],
       commands: new Map(),
@@ -67,8 +83,12 @@ export async function hitScenario(ctx: Ctx): Promise<void> {
       target('info', info, AUTH),
       target('noL1', noL1, AUTH),
     ];
+    if (nginx) {
+      const n = nginx;
+      targets.push({ ...target('nginx', bare, AUTH), url: n.url, cpuNow: () => n.cpuMs() });
+    }
     const opts = (t: Target, more: Partial<Options>): Options => ({
-      url: t.server.url + path,
+      url: t.url + path,
       connections: ctx.connections,
       headers: t.headers,
       ...more,
@@ -79,9 +99,9 @@ export async function hitScenario(ctx: Ctx): Promise<void> {
     for (let round = 0; round < ctx.rounds; round++) {
       for (const t of round % 2 ? [...targets].reverse() : targets) {
         const before = await ctx.stats.snapshot();
-        const cpu0 = cpuMs(t.server.pid);
+        const cpu0 = t.cpuNow();
         t.slices.push(await load(opts(t, { duration: sliceSeconds })));
-        t.cpu += cpuMs(t.server.pid) - cpu0;
+        t.cpu += t.cpuNow() - cpu0;
         addInto(t.commands, RedisStats.delta(before, await ctx.stats.snapshot()));
       }
     }
@@ -90,7 +110,13 @@ export async function hitScenario(ctx: Ctx): Promise<void> {
     for (const t of [targets[1]!, targets[3]!])
       monitored.push(await ctx.stats.monitor(() => load(opts(t, { amount: MONITORED_REQUESTS }))));
 
-    const [ceiling, hit, infoHit, redisHit] = targets.map(summary) as [Summary, Summary, Summary, Summary];
+    const [ceiling, hit, infoHit, redisHit, nginxHit] = targets.map(summary) as [
+      Summary,
+      Summary,
+      Summary,
+      Summary,
+      Summary | undefined,
+    ];
     const ratio = hit.total / ceiling.total;
     const infoRatio = infoHit.total / ceiling.total;
     const l1 = commandFigures(targets[1]!, hit, monitored[0]!);
@@ -112,6 +138,14 @@ export async function hitScenario(ctx: Ctx): Promise<void> {
           `by CPU per request ${(ceiling.cpuUs / infoHit.cpuUs).toFixed(2)}`,
         target: `ratio >= ${TARGET_RATIO_INFO}`,
         met: infoRatio >= TARGET_RATIO_INFO && infoHit.bad === 0,
+      },
+      {
+        measure: 'reference: nginx proxy_cache (1 worker) in front of the gateway',
+        result: nginxHit
+          ? `${describe(nginxHit)}; ratio ${(nginxHit.total / ceiling.total).toFixed(2)} ` +
+            `${ratioSpread(nginxHit, ceiling)}, by CPU per request ${(ceiling.cpuUs / nginxHit.cpuUs).toFixed(2)}; ` +
+            `gateway/nginx ${(hit.total / nginxHit.total).toFixed(2)}`
+          : 'not measured: nginx is not installed (apt-get install -y nginx)',
       },
       {
         measure: 'gateway cache hit, CACHE_L1_SECONDS=0',
