@@ -22,7 +22,10 @@ const IN_FLIGHT = 8;
 const TTL_SECONDS = 3600;
 /** Far above what the keys need: the first gateway holds them all. */
 const UNBOUNDED_BYTES = 4 * 1024 ** 3;
-const DEFAULT_BYTES = envSchema.shape.CACHE_MEMORY_MAX_BYTES.parse(undefined);
+/** The default bound (a build before CACHE_MEMORY_MAX_BYTES had only CACHE_MEMORY_MAX_ENTRIES). */
+const shape = envSchema.shape as Record<string, { parse(v: unknown): unknown } | undefined>;
+const DEFAULT_BYTES = shape['CACHE_MEMORY_MAX_BYTES']?.parse(undefined) as number | undefined;
+const DEFAULT_ENTRIES = shape['CACHE_MEMORY_MAX_ENTRIES']?.parse(undefined) as number | undefined;
 /** Target: in-process bytes per entry beyond the body's own (issue 14). */
 const TARGET_BEYOND_BODY = 1536;
 
@@ -37,7 +40,10 @@ export async function memoryScenario(ctx: Ctx): Promise<void> {
   const redisMiB = (await ctx.stats.usedMemoryMiB()) - redisBefore;
   const preloadSeconds = (performance.now() - preloadStarted) / 1000;
 
-  const all = await fill(ctx, prefix, params, keys, UNBOUNDED_BYTES);
+  const all = await fill(ctx, prefix, params, keys, {
+    CACHE_MEMORY_MAX_BYTES: String(UNBOUNDED_BYTES),
+    CACHE_MEMORY_MAX_ENTRIES: String(keys),
+  });
   const perKey = (mb: number, n = keys) => (mb * 1048576) / n;
   const rssPerKey = perKey(all.after.rssMiB - all.before.rssMiB);
   const marginal = perKey(all.after.rssMiB - all.half.rssMiB, keys / 2);
@@ -58,9 +64,13 @@ export async function memoryScenario(ctx: Ctx): Promise<void> {
     met: beyond <= TARGET_BEYOND_BODY && all.failed === 0 && all.misses === 0,
   });
 
-  const bounded = await fill(ctx, prefix, params, keys, DEFAULT_BYTES);
+  const bounded = await fill(ctx, prefix, params, keys, {});
+  const bound =
+    DEFAULT_BYTES !== undefined
+      ? `CACHE_MEMORY_MAX_BYTES=${mib(DEFAULT_BYTES / 1048576)}`
+      : `CACHE_MEMORY_MAX_ENTRIES=${int(DEFAULT_ENTRIES ?? 0)}`;
   ctx.rows.push({
-    measure: `RSS at the default bound (CACHE_MEMORY_MAX_BYTES=${mib(DEFAULT_BYTES / 1048576)}, ${int(keys)} keys read)`,
+    measure: `RSS at the default bound (${bound}, ${int(keys)} keys read)`,
     result:
       `RSS ${mib(bounded.before.rssMiB)} -> ${mib(bounded.after.rssMiB)} after a full GC, ` +
       `${mib(bounded.peakRssMiB)} at most while reading; live heap ${mib(bounded.after.heapMiB)}, external ` +
@@ -87,22 +97,17 @@ async function preload(ctx: Ctx, prefix: string, params: (i: number) => SpreadPa
   }
 }
 
-/** A gateway bounded by `maxBytes`, every key read through it; memory before and after. */
+/** A gateway with these bounds (none: the defaults), every key read through it; memory before and after. */
 async function fill(
   ctx: Ctx,
   prefix: string,
   params: (i: number) => SpreadParams,
   keys: number,
-  maxBytes: number,
+  bounds: Record<string, string>,
 ) {
   const gw: Server = await startGateway(
     ctx.runner,
-    {
-      upstreamUrl: ctx.sim.url,
-      redisUrl: ctx.redis.url,
-      prefix,
-      extra: { CACHE_MEMORY_MAX_BYTES: String(maxBytes) },
-    },
+    { upstreamUrl: ctx.sim.url, redisUrl: ctx.redis.url, prefix, extra: bounds },
     MEMORY_PROBE,
   );
   const pool = new Pool(gw.url, { connections: IN_FLIGHT });

@@ -44,6 +44,12 @@ export interface GetOptions {
   ticket?: Ticket;
   /** Give up on upstream budget and the call by then (the batch's overall deadline). */
   deadline?: number;
+  /**
+   * When the request arrived (this service's clock). A request that arrived while a call for its
+   * key was under way takes that call's failure even if it reaches the cache after the call ended
+   * (a call that fails fast would otherwise be made again for requests of the same burst).
+   */
+  arrivedAt?: number;
 }
 
 export interface ServiceEvents {
@@ -72,8 +78,13 @@ export interface SpreadServiceOptions {
 /** Slack for a follower on another instance: the holder's write and notice arrive just after its deadline. */
 const FOLLOWER_MARGIN_MS = 1000;
 
+/** How long a failed call's end is remembered for requests that arrived before it. */
+const FAILED_CALL_MEMORY_MS = 10_000;
+
 export class SpreadService {
   private readonly inflight = new Map<string, Promise<CacheEntry>>();
+  /** Calls that failed lately, by key: when they ended and with what. */
+  private readonly failed = new Map<string, { at: number; error: unknown }>();
   private readonly events: ServiceEvents;
   private readonly now: () => number;
 
@@ -124,7 +135,7 @@ export class SpreadService {
     let cached: CacheEntry | undefined;
     let lease: Lease | null | undefined;
     if (!opts.force) {
-      ({ entry: cached, lease } = await this.read(key, this.leaseMs(opts.deadline)));
+      ({ entry: cached, lease } = await this.read(key, this.leaseMs(opts.deadline), opts.arrivedAt));
       const f = cached && freshness(cached, this.o.windows, this.now());
       // A lease taken with the read (the shared tier had nothing) but an answer after all (a copy
       // put back into a restarted Redis): nobody will call the upstream under it.
@@ -141,7 +152,16 @@ export class SpreadService {
     }
     try {
       const first = lease === undefined ? undefined : { lease };
-      const entry = await this.load(key, params, log, ticket, opts.force, opts.deadline, first);
+      const entry = await this.load(
+        key,
+        params,
+        log,
+        ticket,
+        opts.force,
+        opts.deadline,
+        first,
+        opts.arrivedAt,
+      );
       if (entry.kind === 'not_found') return this.fail(authorNotFound(), route);
       return this.answer(entry, opts.force ? 'BYPASS' : 'MISS', route);
     } catch (err) {
@@ -167,14 +187,21 @@ export class SpreadService {
    * the lease when there is none (one round trip for a miss), unless a call for the key is already
    * under way here (then the lease is that call's).
    */
-  private async read(key: string, leaseMs: number): Promise<{ entry?: CacheEntry; lease?: Lease | null }> {
+  private async read(
+    key: string,
+    leaseMs: number,
+    arrivedAt?: number,
+  ): Promise<{ entry?: CacheEntry; lease?: Lease | null }> {
     const { store, coordinator } = this.o;
     const copy = store.peek(key);
-    if (copy !== undefined || this.inflight.has(key) || !coordinator.readOrAcquire || !store.adopt)
-      return { entry: copy ?? (await store.get(key)) };
-    const r = await coordinator.readOrAcquire(key, leaseMs);
+    const readOrAcquire = coordinator.readOrAcquire?.bind(coordinator);
+    const adopt = store.adopt?.bind(store);
+    const plain =
+      copy !== undefined || this.inflight.has(key) || this.failedSince(key, arrivedAt) !== undefined;
+    if (plain || !readOrAcquire || !adopt) return { entry: copy ?? (await store.get(key)) };
+    const r = await readOrAcquire(key, leaseMs);
     if (r === undefined) return { entry: await store.get(key) };
-    return { entry: store.adopt(key, r.raw), lease: r.raw === null ? r.lease : undefined };
+    return { entry: adopt(key, r.raw), lease: r.raw === null ? r.lease : undefined };
   }
 
   /** How long a lease taken now must last: the fetch's deadline, and a follower's slack. */
@@ -198,6 +225,7 @@ export class SpreadService {
     force = false,
     until?: number,
     first?: { lease: Lease | null },
+    arrivedAt?: number,
   ): Promise<CacheEntry> {
     for (let turn = 0; ; turn++) {
       const running = this.inflight.get(key);
@@ -214,8 +242,25 @@ export class SpreadService {
         if (!isCallerRefusal(err)) throw err;
       }
     }
-    const p = this.loadShared(key, params, log, ticket, force, until, first).finally(() =>
-      this.inflight.delete(key),
+    // Arrived while the last call for the key was under way: that call's failure is this request's.
+    const failure = force ? undefined : this.failedSince(key, arrivedAt);
+    if (failure !== undefined) {
+      if (first?.lease) void first.lease.release({ ok: true });
+      this.events.coalesced?.('local');
+      throw failure;
+    }
+    const p = this.loadShared(key, params, log, ticket, force, until, first).then(
+      (entry) => {
+        this.inflight.delete(key);
+        this.failed.delete(key);
+        return entry;
+      },
+      (err: unknown) => {
+        this.inflight.delete(key);
+        // The caller's own refusal is not the key's: another caller's request tries itself.
+        if (!isCallerRefusal(err)) this.remember(key, err);
+        throw err;
+      },
     );
     this.inflight.set(key, p);
     return p;
@@ -289,6 +334,23 @@ export class SpreadService {
       if (this.now() >= deadline) break;
     }
     throw upstreamTimeout(this.o.fetchDeadlineMs);
+  }
+
+  /** The failure of the last call for `key` when it ended after `arrivedAt`. */
+  private failedSince(key: string, arrivedAt: number | undefined): unknown {
+    const f = this.failed.get(key);
+    if (f === undefined || arrivedAt === undefined) return undefined;
+    if (this.now() - f.at > FAILED_CALL_MEMORY_MS) {
+      this.failed.delete(key);
+      return undefined;
+    }
+    return arrivedAt < f.at ? f.error : undefined;
+  }
+
+  private remember(key: string, error: unknown): void {
+    // Bounded: a storm of failing keys keeps the most recent ones.
+    if (this.failed.size >= 10_000) this.failed.clear();
+    this.failed.set(key, { at: this.now(), error });
   }
 
   /** Stale-while-revalidate: one background refresh per key (the lease makes it one across instances). */

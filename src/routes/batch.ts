@@ -112,6 +112,7 @@ const batchRoute: FastifyPluginAsyncZod<BatchRouteOptions> = async (app, opts) =
     },
     async (request, reply) => {
       const deadline = Date.now() + opts.deadlineMs;
+      const arrivedAt = Date.now() - reply.elapsedTime;
       const force = wantsForcedRefresh(request);
       const caller = callerRefOf(request);
       // A caller that hung up reads nothing more: stop starting upstream calls on its behalf.
@@ -172,6 +173,7 @@ const batchRoute: FastifyPluginAsyncZod<BatchRouteOptions> = async (app, opts) =
             caller,
             ticket,
             deadline: until,
+            arrivedAt,
           });
           return `{"status":200,"body":${spreadInfoJson(params, answer)}}`;
         } catch (err) {

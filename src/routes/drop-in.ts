@@ -57,7 +57,10 @@ const dropInRoute: FastifyPluginAsyncZod = async (app) => {
         return;
       }
       // Failures (201 "no content" included) go to the error handler, which answers the envelope.
-      return app.spread.get(params, { force, log: request.log, route: 'drop-in', caller }).then(respond);
+      const arrivedAt = Date.now() - reply.elapsedTime;
+      return app.spread
+        .get(params, { force, log: request.log, route: 'drop-in', caller, arrivedAt })
+        .then(respond);
     },
   );
 };

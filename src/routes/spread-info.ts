@@ -46,7 +46,8 @@ const spreadInfoRoute: FastifyPluginAsyncZod = async (app) => {
         respond(hit);
         return;
       }
-      return app.spread.get(params, { force, log: request.log, caller }).then(respond);
+      const arrivedAt = Date.now() - reply.elapsedTime;
+      return app.spread.get(params, { force, log: request.log, caller, arrivedAt }).then(respond);
     },
   );
 };

@@ -256,6 +256,39 @@ describe('SpreadService cache rules', () => {
     expect(up.calls).toHaveLength(2);
   });
 
+  it('gives a failed call to requests that arrived while it ran but reach the cache after it ended', async () => {
+    const { svc, coalesced } = service({ upstream: up });
+    const arrived = clock;
+    const first = get(svc).catch((e: unknown) => e);
+    await up.started(1);
+    clock += 5;
+    up.calls[0]?.reject(upstreamError('bad gateway', 500));
+    const err = await first;
+    // A request of the same burst, slow to get here: the call it arrived during is over.
+    const late = svc.get(params(), { log, caller: CALLER, arrivedAt: arrived + 1 }).catch((e: unknown) => e);
+    expect(await late).toBe(err);
+    expect(up.calls).toHaveLength(1);
+    expect(coalesced).toEqual(['local']);
+    // A request that arrived after the failure asks again.
+    up.auto = () => ok(2);
+    const after = await svc.get(params(), { log, caller: CALLER, arrivedAt: clock + 1 });
+    expect(after.outcome).toBe('MISS');
+    expect(up.calls).toHaveLength(2);
+  });
+
+  it("does not give one caller's own refusal to requests that arrived during it", async () => {
+    const { svc } = service({ upstream: up });
+    const arrived = clock;
+    const first = get(svc).catch((e: unknown) => e);
+    await up.started(1);
+    up.calls[0]?.reject(callerRefusal('daily_share', 'share spent', 60_000));
+    await first;
+    up.auto = () => ok(3);
+    const other = await svc.get(params(), { log, caller: CALLER, arrivedAt: arrived });
+    expect(other.outcome).toBe('MISS');
+    expect(up.calls).toHaveLength(2);
+  });
+
   describe('across instances (a shared tier and a shared lease)', () => {
     it('a follower waits for the holder and reads its answer: one call for both', async () => {
       const shared = new MemoryStore(100, now);
