@@ -196,8 +196,13 @@ export class SpreadService {
     const copy = store.peek(key);
     const readOrAcquire = coordinator.readOrAcquire?.bind(coordinator);
     const adopt = store.adopt?.bind(store);
+    // A plain read when a miss is unlikely (a copy held here, past its L1 window) or the lease is
+    // not to be taken: only a key this process knows nothing of is read together with its lease.
     const plain =
-      copy !== undefined || this.inflight.has(key) || this.failedSince(key, arrivedAt) !== undefined;
+      copy !== undefined ||
+      store.holds?.(key) === true ||
+      this.inflight.has(key) ||
+      this.failedSince(key, arrivedAt) !== undefined;
     if (plain || !readOrAcquire || !adopt) return { entry: copy ?? (await store.get(key)) };
     const r = await readOrAcquire(key, leaseMs);
     if (r === undefined) return { entry: await store.get(key) };

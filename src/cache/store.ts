@@ -9,6 +9,8 @@ export interface CacheStore {
   get(key: string, opts?: { skipL1?: boolean }): Promise<CacheEntry | undefined>;
   /** What get() would answer without I/O, or undefined when it would have to ask the shared tier. */
   peek(key: string): CacheEntry | undefined;
+  /** Whether a copy of the key is held in process, answerable or not (likely in the shared tier too). */
+  holds?(key: string): boolean;
   /** What get() answers for `raw`, the key's value just read from the shared tier (null: none). */
   adopt?(key: string, raw: string | null): CacheEntry | undefined;
   set(key: string, entry: CacheEntry, ttlSeconds: number): Promise<void>;

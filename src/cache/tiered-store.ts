@@ -84,6 +84,10 @@ export class TieredStore implements CacheStore {
     return this.tick(now) < local.l1Until && this.isFresh(entry) ? entry : undefined;
   }
 
+  holds(key: string): boolean {
+    return this.local.has(key);
+  }
+
   async get(key: string, opts: { skipL1?: boolean } = {}): Promise<CacheEntry | undefined> {
     const now = this.now();
     const local = this.copy(key, now);

@@ -75,6 +75,8 @@ interface Win {
   /** Requests here this flush period and the one before (hotness). */
   seen: number;
   seenBefore: number;
+  /** Settles when the first request of an unknown window has Redis's answer. */
+  opening: Promise<void> | null;
 }
 
 export class CallerLimiter {
@@ -108,13 +110,33 @@ export class CallerLimiter {
    */
   take(key: string): LimitCount | Promise<LimitCount> {
     if (!this.o.redis?.up) return this.fallback(key, this.o.windowMs, 1);
-    const now = this.now();
-    const w = this.wins.get(key);
-    if (w === undefined) return this.exact(key, 1);
+    const w = this.wins.get(key) ?? this.start(key);
     w.seen++;
     this.active.add(key);
-    if (now >= w.resetAt) return this.exact(key, 1, w);
-    if (w.seen < HOT_REQUESTS && w.seenBefore < HOT_REQUESTS) return this.exact(key, 1, w);
+    return this.decide(key, w);
+  }
+
+  private decide(key: string, w: Win): LimitCount | Promise<LimitCount> {
+    const now = this.now();
+    const hot = w.seen >= HOT_REQUESTS || w.seenBefore >= HOT_REQUESTS;
+    if (now >= w.resetAt) {
+      // The window is unknown here (a new caller, or one Redis ended): the first requests ask
+      // Redis; once the caller is hot, the rest of its burst waits for their answer, not its own.
+      if (hot && w.opening) return w.opening.then(() => this.decide(key, w));
+      const asked = this.exact(key, 1, w);
+      if (!w.opening) {
+        const opening = asked.then(
+          () => {},
+          () => {},
+        );
+        w.opening = opening;
+        void opening.then(() => {
+          if (w.opening === opening) w.opening = null;
+        });
+      }
+      return asked;
+    }
+    if (!hot) return this.exact(key, 1, w);
     const current = w.known + w.sending + w.unflushed + 1;
     // Over whatever the others did: the window is spent until it ends.
     const spent = w.known > this.o.limit;
@@ -190,27 +212,23 @@ export class CallerLimiter {
 
   private async exact(key: string, n: number, known?: Win): Promise<LimitCount> {
     const redis = this.o.redis!;
-    const w = known ?? this.wins.get(key);
+    const w = known ?? this.wins.get(key) ?? this.start(key);
     // Counts made here in the same window go with this command; those of an ended window go nowhere.
-    const carry = w !== undefined && this.now() < w.resetAt ? w.unflushed : 0;
-    if (w !== undefined) {
-      w.unflushed = 0;
-      w.sending += carry + n;
-    }
+    const carry = this.now() < w.resetAt ? w.unflushed : 0;
+    w.unflushed = 0;
+    w.sending += carry + n;
+    this.active.add(key);
     try {
       const [current, ttl] = await redis.client.xtgCallerHit(
         this.o.namespace + key,
         this.o.windowMs,
         n + carry,
       );
-      const win = w ?? this.wins.get(key) ?? this.start(key);
-      if (w !== undefined) w.sending -= carry + n;
-      else win.seen++;
-      this.active.add(key);
-      this.learn(win, current, ttl, carry + n);
+      w.sending -= carry + n;
+      this.learn(w, current, ttl, carry + n);
       return { current, ttlMs: ttl };
     } catch {
-      if (w !== undefined) w.sending -= carry + n;
+      w.sending -= carry + n;
       return this.fallback(key, this.o.windowMs, n);
     }
   }
@@ -239,6 +257,7 @@ export class CallerLimiter {
       othersBefore: 0,
       seen: 0,
       seenBefore: 0,
+      opening: null,
     };
     this.wins.set(key, w);
     return w;

@@ -76,6 +76,23 @@ describe.skipIf(!hasBinary('redis-server'))('caller limit: hot callers counted i
     expect(await r.get(`${namespace}caller:svc`)).toBe('1000');
   });
 
+  it("a burst at a window's start: the first requests ask Redis, the rest wait for their answer", async () => {
+    const {
+      namespace,
+      limiters: [l],
+    } = await limiters(1, 100_000);
+    const before = await scripts();
+    const burst = await Promise.all(Array.from({ length: 200 }, () => l!.take('caller:burst')));
+    expect(burst.map((r) => r.current).sort((a, b) => a - b)).toEqual(
+      Array.from({ length: 200 }, (_, i) => i + 1),
+    );
+    expect((await scripts()) - before).toBeLessThanOrEqual(HOT_REQUESTS + 2);
+    await l!.flush();
+    const r = redisClient(srv.url);
+    open.push({ close: async () => r.disconnect() });
+    expect(await r.get(`${namespace}caller:burst`)).toBe('200');
+  });
+
   it('two instances near the limit: each asks Redis again before the other could take it over', async () => {
     const limit = 200;
     const burst = 25;
