@@ -62,7 +62,7 @@ async function main(): Promise<void> {
     sim,
     quick,
     seconds: quick ? 3 : 10,
-    rounds: quick ? 3 : 5,
+    rounds: quick ? 3 : 10,
     warmup: quick ? 1 : 2,
     connections: 32,
     runId: randomBytes(3).toString('hex'),
