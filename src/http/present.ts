@@ -1,6 +1,7 @@
-// Turns a cache answer into response bytes and headers. An entry's data and metrics are serialised
-// once (cache/held-entry.ts); a hot entry's whole answer (body, age, cache-control) is built once
-// per second and outcome and reused for every request in between (the hot path of a cache hit).
+// Turns a cache answer into response bytes and headers. An entry's upstream data is held as bytes
+// and its normalised metrics kept while it is hot (cache/held-entry.ts); a hot entry's whole answer
+// (body, age, cache-control) is built once per second and outcome and reused for every request in
+// between (the hot path of a cache hit).
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { OkEntry, Windows } from '../cache/entry.js';
 import { HeldOk, type Rendered } from '../cache/held-entry.js';
