@@ -3,10 +3,9 @@
 // keys or replaying bad tokens learns nothing and costs little). Counted in Redis for all
 // instances, with the per-caller limits' store (in process while Redis is down). A success costs
 // no Redis command: each instance remembers the addresses it saw go over, until their window ends.
-import type { FastifyRateLimitOptions } from '@fastify/rate-limit';
 import { LRUCache } from 'lru-cache';
 import type { RedisConnection } from '../redis/connection.js';
-import { callerStore } from './caller-store.js';
+import { type WindowCounter, windowCounter } from './caller-store.js';
 
 const AUTH_FAILURE_WINDOW_MS = 60_000;
 
@@ -21,15 +20,13 @@ export interface AuthFailureOptions {
 }
 
 export class AuthFailureLimiter {
-  private readonly store;
+  private readonly count: WindowCounter;
   /** Addresses known to be over the limit here, and until when (epoch ms). */
   private readonly blocked = new LRUCache<string, number>({ max: 100_000 });
   private readonly now: () => number;
 
   constructor(private readonly o: AuthFailureOptions) {
-    const Store = callerStore({ redis: o.redis, namespace: o.namespace, instances: o.instances });
-    // The store ignores the plugin options it is normally built with.
-    this.store = new Store({} as FastifyRateLimitOptions);
+    this.count = windowCounter({ redis: o.redis, namespace: o.namespace, instances: o.instances });
     this.now = o.now ?? Date.now;
   }
 
@@ -58,14 +55,7 @@ export class AuthFailureLimiter {
   /** Counts one failure; resolves with the seconds to wait when this one went over the limit, else 0. */
   async fail(address: string): Promise<number> {
     if (!this.enabled) return 0;
-    const { current, ttl } = await new Promise<{ current: number; ttl: number }>((resolve) =>
-      this.store.incr(
-        address,
-        (_err, result) => resolve(result ?? { current: 0, ttl: AUTH_FAILURE_WINDOW_MS }),
-        AUTH_FAILURE_WINDOW_MS,
-        this.o.limit,
-      ),
-    );
+    const { current, ttl } = await this.count(address, AUTH_FAILURE_WINDOW_MS, 1);
     if (current <= this.o.limit) return 0;
     const ms = Math.max(1000, ttl);
     this.blocked.set(address, this.now() + ms);

@@ -3,7 +3,6 @@
 // When Redis does not answer, each instance counts in memory and reports its count times
 // EXPECTED_INSTANCES: with requests spread over the instances that estimates the caller's total, so
 // the limit stays about the same; never unlimited, and never an error for the caller.
-import type { FastifyRateLimitStore, FastifyRateLimitStoreCtor } from '@fastify/rate-limit';
 import type { Result } from 'ioredis';
 import { LRUCache } from 'lru-cache';
 import type { RedisConnection } from '../redis/connection.js';
@@ -29,32 +28,16 @@ export interface CallerStoreOptions {
 }
 
 type Count = { current: number; ttl: number };
-type Callback = (error: Error | null, result?: Count) => void;
 type HitCommand = (key: string, windowMs: number, n: number) => Promise<[number, number]>;
 
 /** Counts `n` requests of a caller in its current window; never rejects. */
-type CallerCounter = (key: string, windowMs: number, n: number) => Promise<Count>;
+export type WindowCounter = (key: string, windowMs: number, n: number) => Promise<Count>;
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
     /** HIT_LUA: KEYS[1] the counter, ARGV[1] the window in ms, ARGV[2] how many; replies [count, ms left]. */
     xtgCallerHit(key: string, windowMs: number, n: number): Result<[number, number], Context>;
   }
-}
-
-export function callerStore(o: CallerStoreOptions): FastifyRateLimitStoreCtor {
-  const count = callerCounter(o);
-  class CallerStore implements FastifyRateLimitStore {
-    incr(key: string, cb: Callback, timeWindow: number): void {
-      count(key, timeWindow, 1).then((r) => cb(null, r));
-    }
-
-    // Only the plugin's global limit is used (no per-route limits), so children share one store.
-    child(): FastifyRateLimitStore {
-      return this;
-    }
-  }
-  return CallerStore;
 }
 
 /**
@@ -79,8 +62,8 @@ export function localCounter(
   };
 }
 
-/** The store's counting, also for requests that count more than one. */
-function callerCounter(o: CallerStoreOptions): CallerCounter {
+/** Counting in Redis, one awaited script per count, in process while Redis does not answer. */
+export function windowCounter(o: CallerStoreOptions): WindowCounter {
   const local = localCounter(o.instances, o.maxLocalKeys);
   const countLocally = (key: string, windowMs: number, n: number): Count => {
     const r = local(key, windowMs, n);

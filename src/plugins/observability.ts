@@ -38,7 +38,7 @@ async function observabilityPlugin(
     done();
   });
 
-  const quiet = { logLevel: 'silent' as const, config: { rateLimit: false as const } };
+  const quiet = { logLevel: 'silent' as const };
   app.get('/healthz', { ...quiet, schema: { hide: true } }, async () => ({ status: 'ok' }));
   app.get('/readyz', { ...quiet, schema: { hide: true } }, async (_request, reply) => {
     const problems = opts.readiness.map((r) => ({ name: r.name, critical: r.critical, problem: r.check() }));

@@ -109,9 +109,7 @@ async function openapiPlugin(app: FastifyInstance) {
     transform: documentRoute,
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
-  app.get('/openapi.json', { schema: { hide: true }, config: { rateLimit: false } }, async () =>
-    app.swagger(),
-  );
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 }
 
 export default fp(openapiPlugin, { name: 'openapi' });
