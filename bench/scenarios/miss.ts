@@ -9,6 +9,7 @@ import { RedisStats } from '../lib/redis-stats.js';
 import { type Ctx, ms } from '../lib/report.js';
 
 const TARGET_P50_MS = 1;
+const TARGET_P99_MS = 3;
 
 export async function missScenario(ctx: Ctx): Promise<void> {
   const warm = ctx.quick ? 100 : 300;
@@ -78,8 +79,8 @@ export async function missScenario(ctx: Ctx): Promise<void> {
     {
       measure: 'miss: time the gateway adds',
       result: `p50 ${ms(add50)}, p99 ${ms(add99)}`,
-      target: `p50 < ${TARGET_P50_MS} ms`,
-      met: add50 < TARGET_P50_MS,
+      target: `p50 < ${TARGET_P50_MS} ms, p99 < ${TARGET_P99_MS} ms`,
+      met: add50 < TARGET_P50_MS && add99 < TARGET_P99_MS,
     },
     {
       measure: 'Redis commands per miss',
