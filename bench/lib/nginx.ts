@@ -2,33 +2,12 @@
 // worker (the gateway is one process too), on loopback, everything under a temp dir. It caches the
 // gateway's 200 answers per URL and key for the run (the gateway marks them private: nginx is told to
 // cache them anyway, as a shared cache in front of one caller would).
-import { type ChildProcess, spawn } from 'node:child_process';
-import {
-  accessSync,
-  chmodSync,
-  constants,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { freePort } from '../../test/helpers/redis-server.js';
+import { nginxDir, runNginx } from '../../test/helpers/nginx.js';
 import { cpuMs } from './children.js';
 
-const BINARIES = ['/usr/sbin/nginx', '/usr/bin/nginx', '/usr/local/sbin/nginx'];
-
-export function nginxBinary(): string | null {
-  for (const p of BINARIES) {
-    try {
-      accessSync(p, constants.X_OK);
-      return p;
-    } catch {}
-  }
-  return null;
-}
+export { nginxBinary } from '../../test/helpers/nginx.js';
 
 export interface NginxCache {
   url: string;
@@ -38,17 +17,11 @@ export interface NginxCache {
 }
 
 export async function startNginxCache(gatewayUrl: string): Promise<NginxCache> {
-  const bin = nginxBinary();
-  if (!bin) throw new Error('nginx not found (apt-get install -y nginx)');
-  const dir = mkdtempSync(join(tmpdir(), 'xtg-bench-nginx-'));
-  // nginx run as root hands its workers to an unprivileged user, which must reach these paths.
-  chmodSync(dir, 0o777);
-  const port = await freePort();
+  const { dir, port } = await nginxDir('xtg-bench-nginx-');
   const upstream = new URL(gatewayUrl).host;
   const conf = `
 worker_processes 1;
 error_log ${join(dir, 'error.log')} warn;
-pid ${join(dir, 'nginx.pid')};
 events { worker_connections 4096; }
 http {
   access_log off;
@@ -71,48 +44,13 @@ http {
   }
 }
 `;
-  const confPath = join(dir, 'nginx.conf');
-  writeFileSync(confPath, conf);
-  const child: ChildProcess = spawn(bin, ['-p', dir, '-c', confPath, '-g', 'daemon off;'], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let stderr = '';
-  child.stderr?.on('data', (b: Buffer) => (stderr += b.toString()));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const url = `http://127.0.0.1:${port}`;
-  const stop = async () => {
-    if (child.exitCode === null) {
-      child.kill('SIGQUIT');
-      const killer = setTimeout(() => child.kill('SIGKILL'), 5000);
-      await exited;
-      clearTimeout(killer);
-    }
-    rmSync(dir, { recursive: true, force: true });
-  };
-  for (const end = Date.now() + 10_000; ; await new Promise((r) => setTimeout(r, 50))) {
-    if (child.exitCode !== null) throw new Error(`nginx exited: ${stderr}${readLog(dir)}`);
-    try {
-      if ((await fetch(`${url}/healthz`)).status === 200) break;
-    } catch {}
-    if (Date.now() > end) {
-      await stop();
-      throw new Error(`nginx did not answer on ${url}: ${stderr}${readLog(dir)}`);
-    }
-  }
-  const master = child.pid!;
+  writeFileSync(join(dir, 'nginx.conf'), conf);
+  const nginx = await runNginx(dir, port);
   return {
-    url,
-    cpuMs: () => [master, ...childrenOf(master)].reduce((n, pid) => n + cpuMs(pid), 0),
-    stop,
+    url: nginx.url,
+    cpuMs: () => [nginx.pid, ...childrenOf(nginx.pid)].reduce((n, pid) => n + cpuMs(pid), 0),
+    stop: nginx.stop,
   };
-}
-
-function readLog(dir: string): string {
-  try {
-    return readFileSync(join(dir, 'error.log'), 'utf8');
-  } catch {
-    return '';
-  }
 }
 
 /** The processes whose parent is `pid` (nginx's workers), from /proc. */

@@ -43,24 +43,46 @@ export interface Nginx {
 }
 
 export async function startNginx(upstream: string): Promise<Nginx> {
-  const bin = nginxBinary();
-  if (!bin) throw new Error('nginx not found (apt-get install -y nginx)');
-  const dir = mkdtempSync(join(tmpdir(), 'xtg-nginx-'));
+  const { dir, port } = await nginxDir('xtg-nginx-');
+  const shippedConfig = readFileSync(SHIPPED, 'utf8');
+  writeFileSync(join(dir, 'nginx.conf'), testNginxConfig(shippedConfig, { port, upstream, dir }));
+  const nginx = await runNginx(dir, port);
+  return { url: nginx.url, shippedConfig, stop: nginx.stop };
+}
+
+/** A temp prefix for an nginx run (its config, logs, temp files) and a free loopback port. */
+export async function nginxDir(prefix: string): Promise<{ dir: string; port: number }> {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
   // Run as root, nginx's workers drop to an unprivileged user, which must reach the temp paths.
   chmodSync(dir, 0o755);
-  const port = await freePort();
-  const shippedConfig = readFileSync(SHIPPED, 'utf8');
-  const confPath = join(dir, 'nginx.conf');
-  writeFileSync(confPath, testNginxConfig(shippedConfig, { port, upstream, dir }));
+  return { dir, port: await freePort() };
+}
+
+export interface NginxProcess {
+  url: string;
+  /** The master's pid (its workers are its children). */
+  pid: number;
+  /** Stops nginx and removes `dir`. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Runs nginx in the foreground with `dir/nginx.conf` (which listens on 127.0.0.1:`port` and must not
+ * name a pid file), until it answers `/healthz`; throws with its error log when it does not.
+ */
+export async function runNginx(dir: string, port: number): Promise<NginxProcess> {
+  const bin = nginxBinary();
+  if (!bin) throw new Error('nginx not found (apt-get install -y nginx)');
+  const errorLog = join(dir, 'error.log');
   const child: ChildProcess = spawn(
     bin,
     [
       '-p',
       dir,
       '-c',
-      confPath,
+      join(dir, 'nginx.conf'),
       '-e',
-      join(dir, 'error.log'),
+      errorLog,
       '-g',
       `daemon off; pid ${join(dir, 'nginx.pid')};`,
     ],
@@ -72,10 +94,19 @@ export async function startNginx(upstream: string): Promise<Nginx> {
   const url = `http://127.0.0.1:${port}`;
   const log = () => {
     try {
-      return readFileSync(join(dir, 'error.log'), 'utf8');
+      return readFileSync(errorLog, 'utf8');
     } catch {
       return '';
     }
+  };
+  const stop = async () => {
+    if (child.exitCode === null) {
+      child.kill('SIGQUIT');
+      const killer = setTimeout(() => child.kill('SIGKILL'), 5000);
+      await exited;
+      clearTimeout(killer);
+    }
+    rmSync(dir, { recursive: true, force: true });
   };
   for (const end = Date.now() + 10_000; ; await new Promise((r) => setTimeout(r, 50))) {
     if (child.exitCode !== null) throw new Error(`nginx exited: ${stderr}${log()}`);
@@ -83,21 +114,10 @@ export async function startNginx(upstream: string): Promise<Nginx> {
       if ((await fetch(`${url}/healthz`)).status === 200) break;
     } catch {}
     if (Date.now() > end) {
-      child.kill('SIGKILL');
-      throw new Error(`nginx did not answer on ${url}: ${stderr}${log()}`);
+      const why = `nginx did not answer on ${url}: ${stderr}${log()}`;
+      await stop();
+      throw new Error(why);
     }
   }
-  return {
-    url,
-    shippedConfig,
-    async stop() {
-      if (child.exitCode === null) {
-        child.kill('SIGQUIT');
-        const killer = setTimeout(() => child.kill('SIGKILL'), 5000);
-        await exited;
-        clearTimeout(killer);
-      }
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
+  return { url, pid: child.pid!, stop };
 }
