@@ -5,12 +5,12 @@
 // client address's failed-credential limit (limits/auth-failures.ts). A route may also take the key
 // from a query parameter (`keyQueryParam`): the drop-in route does, because JustOneAPI clients send
 // their token as `?token=`.
-import { randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
 import { normalizeIP } from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { type JwtVerifier, looksLikeJwt } from '../auth/jwt.js';
+import { KeyRing } from '../auth/key-ring.js';
 import type { Config } from '../config.js';
 import { GatewayError } from '../errors.js';
 import type { AuthFailureLimiter } from '../limits/auth-failures.js';
@@ -32,11 +32,6 @@ declare module 'fastify' {
     /** A query parameter that carries the API key when no key header is sent. */
     keyQueryParam?: string;
   }
-}
-
-interface KeyRecord {
-  key: string;
-  caller: Caller;
 }
 
 type KeyRequest = Pick<FastifyRequest, 'headers'> & Partial<Pick<FastifyRequest, 'query' | 'routeOptions'>>;
@@ -61,65 +56,6 @@ function presentedKey(req: KeyRequest, fromQuery = true): string | undefined {
   if (Array.isArray(v))
     throw new GatewayError('UNAUTHORIZED', `the "${param}" parameter was given more than once`);
   return undefined;
-}
-
-/**
- * The configured keys, found by a seeded hash of the presented key. Hashing a SHA-256 per request
- * cost ~3% of a cache hit's CPU; what it protected against is timing that depends on the secret
- * keys, and this lookup has none that an attacker can use:
- *  - the hash's time depends only on the presented key's length (one multiply per character);
- *  - the seed is random per process and never leaves it, so nobody can choose a guess that lands
- *    in a key's bucket: a wrong key finds none, except by a 1-in-2^32 accident per guess;
- *  - inside a bucket, the comparison reads every character whatever differs (no early exit).
- * So the answer time of an unknown key is the same whatever the configured keys are, and a guess
- * learns nothing about them (each also counts against AUTH_FAILURES_PER_MINUTE for its address).
- */
-class KeyRing {
-  private readonly seed = randomBytes(4).readUInt32LE(0);
-  private readonly byHash = new Map<number, KeyRecord[]>();
-  readonly size: number;
-
-  constructor(config: Pick<Config, 'API_KEYS' | 'ADMIN_API_KEYS'>) {
-    const records: KeyRecord[] = [
-      ...config.API_KEYS.map(({ name, key }) => ({
-        key,
-        caller: { name, kind: 'key' as const, admin: false, anonymous: false },
-      })),
-      ...config.ADMIN_API_KEYS.map(({ name, key }) => ({
-        key,
-        caller: { name, kind: 'key' as const, admin: true, anonymous: false },
-      })),
-    ];
-    for (const r of records) {
-      const h = this.hash(r.key);
-      const bucket = this.byHash.get(h);
-      if (bucket) bucket.push(r);
-      else this.byHash.set(h, [r]);
-    }
-    this.size = records.length;
-  }
-
-  lookup(key: string): Caller | undefined {
-    const bucket = this.byHash.get(this.hash(key));
-    if (bucket === undefined) return undefined;
-    let found: Caller | undefined;
-    for (const r of bucket) if (sameText(r.key, key) && !found) found = r.caller;
-    return found;
-  }
-
-  /** FNV-1a over UTF-16 code units, seeded: 32 bits, no allocation. */
-  private hash(s: string): number {
-    let h = (this.seed ^ 0x811c9dc5) >>> 0;
-    for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
-    return h >>> 0;
-  }
-}
-
-/** Equal strings, comparing every character of `secret` (no early exit on the first difference). */
-function sameText(secret: string, given: string): boolean {
-  let diff = secret.length ^ given.length;
-  for (let i = 0; i < secret.length; i++) diff |= secret.charCodeAt(i) ^ (given.charCodeAt(i) | 0);
-  return diff === 0;
 }
 
 export const ANONYMOUS: Caller = { name: 'anonymous', kind: 'anonymous', admin: false, anonymous: true };
