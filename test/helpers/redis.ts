@@ -22,8 +22,11 @@ export function uniquePrefix(label: string): string {
   return `t:${label}:${randomBytes(6).toString('hex')}:`;
 }
 
+/** A test's own client. Connection errors reject its commands; they are not also printed as unhandled. */
 export function redisClient(url: string = testRedisUrl(), opts: RedisOptions = {}): Redis {
-  return new Redis(url, { lazyConnect: false, maxRetriesPerRequest: 1, ...opts });
+  const client = new Redis(url, { lazyConnect: false, maxRetriesPerRequest: 1, ...opts });
+  client.on('error', () => {});
+  return client;
 }
 
 export function redisClusterClient(opts: ClusterOptions = {}): Cluster {
