@@ -167,7 +167,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
         metrics.cacheOutcomes.inc({ route: 'background', outcome: ok ? 'revalidated' : 'error' });
       },
       served: (caller, hit) => usage.served(caller, hit),
-      refused: (caller, reason, log) => usage.refused(caller, reason, log),
+      refused: (caller, reason) => usage.refused(caller, reason),
     },
   });
   app.decorate('spread', spread);

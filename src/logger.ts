@@ -173,6 +173,7 @@ export class GatewayLogController extends LogController {
         responseTime: reply.elapsedTime,
         caller: request.caller?.name,
         cache: reply.getHeader('x-cache'),
+        refused: request.refused ?? undefined,
       };
       reply.log.error({ ...fields, err: error }, 'request errored');
       return;
@@ -194,7 +195,7 @@ type PinoInternals = Record<symbol, unknown>;
 
 /**
  * The completion line of a request, exactly as pino writes `log.child({ reqId }).info({ req, res,
- * responseTime, caller, cache }, 'request completed')` with the app's serializers (the same prefix,
+ * responseTime, caller, cache, refused }, 'request completed')` with the app's serializers (the same prefix,
  * time, bindings and serializers, taken from the logger), assembled as text: ~0.7 us instead of
  * ~5.5 us with the redaction walk. test/unit/completion-line.test.ts compares the two.
  */
@@ -204,12 +205,14 @@ export function completionLine(log: Logger, request: FastifyRequest, reply: Fast
   const req = serializers['req'] ? serializers['req'](request) : request;
   const caller = request.caller?.name;
   const cache = reply.getHeader('x-cache');
+  const refused = request.refused;
   return (
     `${(l[sym.lsCacheSym] as Record<number, string>)[30]}${(l[sym.timeSym] as () => string)()}` +
     `${l[sym.chindingsSym] as string},"reqId":${JSON.stringify(request.id)},"req":${JSON.stringify(req)}` +
     `,"res":{"statusCode":${reply.statusCode}},"responseTime":${reply.elapsedTime}` +
     (caller === undefined ? '' : `,"caller":${JSON.stringify(caller)}`) +
     (cache === undefined ? '' : `,"cache":${JSON.stringify(cache)}`) +
+    (refused === null || refused === undefined ? '' : `,"refused":${JSON.stringify(refused)}`) +
     ',"msg":"request completed"}\n'
   );
 }
@@ -225,6 +228,7 @@ function writeCompletionLine(log: Logger, request: FastifyRequest, reply: Fastif
       responseTime: reply.elapsedTime,
       caller: request.caller?.name,
       cache: reply.getHeader('x-cache'),
+      refused: request.refused ?? undefined,
     };
     log.child({}, { redact: [] }).info(fields, 'request completed');
     return;

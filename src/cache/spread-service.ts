@@ -59,7 +59,7 @@ export interface ServiceEvents {
   /** Once per get(): `hit` when it was answered without an upstream call made for it. */
   served?(caller: CallerRef, hit: boolean): void;
   /** A get() that ended in the caller's own 429 (pending cap, daily share). */
-  refused?(caller: CallerRef, reason: CallerRefusalReason, log: FastifyBaseLogger): void;
+  refused?(caller: CallerRef, reason: CallerRefusalReason): void;
 }
 
 export interface SpreadServiceOptions {
@@ -121,7 +121,7 @@ export class SpreadService {
       return a;
     } catch (err) {
       answered = err instanceof GatewayError && err.code === 'AUTHOR_NOT_FOUND';
-      if (err instanceof CallerRefusal) this.events.refused?.(opts.caller, err.reason, opts.log);
+      if (err instanceof CallerRefusal) this.events.refused?.(opts.caller, err.reason);
       throw err;
     } finally {
       this.events.served?.(opts.caller, answered && !ticket.called);

@@ -86,23 +86,17 @@ export class CallerUsage {
   }
 
   /**
-   * Requests refused by the caller's own limits: counted, and logged once. `asRequests`: they never
+   * Requests refused by the caller's own limits: counted (the log line is the request's own
+   * completion line, with `refused`, or the batch's line for its items). `asRequests`: they never
    * reached the cache (the request limit), so they count as requests here too.
    */
-  refused(
-    ref: CallerRef,
-    reason: CallerRefusalReason,
-    log: FastifyBaseLogger,
-    n = 1,
-    asRequests = false,
-  ): void {
+  refused(ref: CallerRef, reason: CallerRefusalReason, n = 1, asRequests = false): void {
     this.o.metrics.callerRefusals.inc({ caller: ref.label, reason }, n);
     this.add(ref.name, `refused.${reason}`, n);
     if (asRequests) {
       this.bound(ref.label).requests.inc(n);
       this.add(ref.name, 'requests', n);
     }
-    log.info({ caller: ref.name, reason, requests: n }, `caller refused: ${reason}`);
   }
 
   /** Writes what this instance counted to Redis (no-op without Redis, or while it is down). */

@@ -106,7 +106,7 @@ async function accessPlugin(app: FastifyInstance, opts: AccessOptions) {
     reply.header('ratelimit-reset', String(seconds));
     if (c.current <= max) return done();
     reply.header('retry-after', String(seconds));
-    app.usage.refused(callerRefOf(request), 'rate', request.log, 1, true);
+    app.usage.refused(callerRefOf(request), 'rate', 1, true);
     // A GatewayError, so the one error handler writes the contract's body and retry-after.
     done(
       new CallerRefusal(

@@ -14,6 +14,7 @@ import { KeyRing } from '../auth/key-ring.js';
 import type { Config } from '../config.js';
 import { GatewayError } from '../errors.js';
 import type { AuthFailureLimiter } from '../limits/auth-failures.js';
+import { CallerRefusal } from '../limits/caller-refusal.js';
 import type { GatewayMetrics } from '../metrics.js';
 
 export interface Caller {
@@ -121,10 +122,10 @@ async function authPlugin(app: FastifyInstance, opts: AuthOptions) {
 
   function tooManyFailures(seconds: number): GatewayError {
     metrics.callerRefusals.inc({ caller: 'anonymous', reason: 'credentials' });
-    return new GatewayError(
-      'RATE_LIMITED',
+    return new CallerRefusal(
+      'credentials',
       `too many failed credentials from this address (limit ${config.AUTH_FAILURES_PER_MINUTE} per minute); retry later`,
-      { retryAfterSeconds: seconds },
+      seconds,
     );
   }
 

@@ -9,9 +9,14 @@ import type { z } from 'zod';
 import { ERROR_CODES, ERRORS, type ErrorCode, GatewayError } from '../errors.js';
 import { dropInErrorJson } from '../http/drop-in-codes.js';
 import { appendVary, CALLER_VARY, JSON_TYPE } from '../http/present.js';
+import { CallerRefusal, type CallerRefusalReason } from '../limits/caller-refusal.js';
 import type { errorResponseSchema } from '../routes/schemas.js';
 
 declare module 'fastify' {
+  interface FastifyRequest {
+    /** Why the caller's own limits refused this request (its completion line says so), or null. */
+    refused: CallerRefusalReason | null;
+  }
   interface FastifyContextConfig {
     /** 'upstream': errors are answered in the upstream's envelope (HTTP 200, business code). */
     errorEnvelope?: 'upstream';
@@ -119,8 +124,10 @@ export function frameworkErrorHandler(err: FastifyError, request: FastifyRequest
 }
 
 async function errorHandlerPlugin(app: FastifyInstance) {
+  app.decorateRequest('refused', null);
   app.setErrorHandler((err: unknown, request: FastifyRequest, reply: FastifyReply) => {
     const gw = toGatewayError(err);
+    if (err instanceof CallerRefusal) request.refused = err.reason;
     if (gw.statusCode >= 500 && !(err instanceof GatewayError)) {
       request.log.error({ err }, 'unhandled error');
     }

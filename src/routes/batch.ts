@@ -9,7 +9,7 @@ import { GatewayError, upstreamUnavailable } from '../errors.js';
 import { wantsForcedRefresh } from '../http/forced-refresh.js';
 import { mapLimit } from '../http/map-limit.js';
 import { sendJson, spreadInfoJson } from '../http/present.js';
-import { CallerRefusal } from '../limits/caller-refusal.js';
+import { CallerRefusal, type CallerRefusalReason } from '../limits/caller-refusal.js';
 import { callerRefOf } from '../plugins/access.js';
 import { errorBody, toGatewayError } from '../plugins/error-handler.js';
 import type { SpreadParams } from '../upstream/params.js';
@@ -121,6 +121,8 @@ const batchRoute: FastifyPluginAsyncZod<BatchRouteOptions> = async (app, opts) =
         callerGone = !reply.raw.writableEnded;
       });
       const byKey = new Map<string, Slot>();
+      /** Items refused by the caller's own limits, by reason: one log line per reason for the batch. */
+      const refusedItems = new Map<CallerRefusalReason, number>();
       const keys = request.body.items.map((item) => {
         const key = app.spread.keyFor(item);
         if (!byKey.has(key)) byKey.set(key, { params: item });
@@ -146,6 +148,8 @@ const batchRoute: FastifyPluginAsyncZod<BatchRouteOptions> = async (app, opts) =
         const slot = byKey.get(k)!;
         return slot.json ?? (callerGone ? '{"status":499}' : unfinished(slot));
       });
+      for (const [reason, items] of refusedItems)
+        request.log.info({ caller: caller.name, reason, requests: items }, `caller refused: ${reason}`);
       return sendJson(reply, 200, `{"results":[${results.join(',')}]}`);
 
       /** The rate-limit hook counted the batch as one request; the rest of its distinct items count now. */
@@ -154,7 +158,7 @@ const batchRoute: FastifyPluginAsyncZod<BatchRouteOptions> = async (app, opts) =
         const r = await app.countRequests(request, n - 1);
         reply.header('ratelimit-remaining', String(Math.max(0, r.max - r.current)));
         if (r.current <= r.max) return;
-        app.usage.refused(caller, 'rate', request.log, n, true);
+        app.usage.refused(caller, 'rate', n, true);
         throw new CallerRefusal(
           'rate',
           `rate limit of ${r.max} requests exceeded (CALLER_RATE_LIMIT): this batch counts as its ${n} distinct items; retry in ${Math.ceil(r.ttlMs / 1000)} s`,
@@ -196,6 +200,8 @@ const batchRoute: FastifyPluginAsyncZod<BatchRouteOptions> = async (app, opts) =
 
       function itemError(err: unknown): string {
         const gw = toGatewayError(err);
+        if (err instanceof CallerRefusal)
+          refusedItems.set(err.reason, (refusedItems.get(err.reason) ?? 0) + 1);
         if (gw.statusCode >= 500 && gw.code === 'INTERNAL')
           request.log.error({ err }, 'batch item failed unexpectedly');
         return JSON.stringify({ status: gw.statusCode, error: errorBody(request.id, gw).error });

@@ -9,7 +9,7 @@ import { uniquePrefix } from '../helpers/redis.js';
 
 interface Item {
   status: number;
-  error?: { code: string; message: string };
+  error?: { code: string; message: string; requestId?: string };
 }
 
 let open: Array<{ close(): Promise<void> }> = [];
@@ -40,7 +40,7 @@ async function post(gw: Gateway, items: Array<{ oAuthorId: string }>) {
     headers: { 'content-type': 'application/json', 'x-api-key': CALLER_KEY },
     body: JSON.stringify({ items }),
   });
-  const json = (await res.json()) as { results: Item[]; error?: { code: string; message: string } };
+  const json = (await res.json()) as { results: Item[]; error?: Item['error'] };
   return { status: res.status, headers: res.headers, json };
 }
 
@@ -65,6 +65,14 @@ describe('batch against the caller limits', () => {
     expect((await a.get('/v1/authors/rl9/spread-info', { 'x-api-key': CALLER_KEY })).status).toBe(429);
     const metrics = (await b.get('/metrics')).body;
     expect(sample(metrics, 'gateway_caller_refusals_total', { caller: 'svc', reason: 'rate' })).toBe(5);
+    // A batch refused whole: its one line is its completion line, saying why.
+    const lines = b.logs
+      .filter((l) => l.includes(`"reqId":"${second.json.error?.requestId}"`))
+      .map((l) => JSON.parse(l))
+      .filter((l) => l.level >= 30); // above the incoming request's debug line
+    expect(lines).toEqual([
+      expect.objectContaining({ msg: 'request completed', res: { statusCode: 429 }, refused: 'rate' }),
+    ]);
   });
 
   it("counts each miss against the caller's daily share: past it, those items get 429", async () => {
@@ -74,6 +82,17 @@ describe('batch against the caller limits', () => {
     const statuses = res.json.results.map((r) => r.status).sort();
     expect(statuses).toEqual([200, 200, 200, 429, 429]);
     expect(sim.callCount).toBe(3);
+    // The batch's refused items are one line for the batch, counted, besides its completion line.
+    const refusals = gws[0]!.logs.filter((l) => l.includes('caller refused'));
+    expect(refusals.map((l) => JSON.parse(l))).toEqual([
+      expect.objectContaining({
+        level: 30,
+        msg: 'caller refused: daily_share',
+        caller: 'svc',
+        reason: 'daily_share',
+        requests: 2,
+      }),
+    ]);
   });
 
   it('answers within UPSTREAM_MAX_WAIT_MS + UPSTREAM_TIMEOUT_MS + 1 s against a hanging upstream', async () => {

@@ -135,7 +135,28 @@ describe('failed credentials per client address', () => {
         req: { method: 'GET', url: ROUTE, remoteAddress: '127.0.0.5' },
         res: { statusCode: seen[i] },
       });
+      expect(JSON.parse(lines[0]!).refused).toBe(seen[i] === 429 ? 'credentials' : undefined);
     }
     expect(gw.logs.join('')).not.toContain(WRONG);
+  });
+
+  it("logs one line for a request over the caller's rate limit: its completion line, with refused", async () => {
+    const gw = await gateway({ ...KEYS, CALLER_RATE_LIMIT: '2', LOG_LEVEL: 'info' });
+    const from = client('127.0.0.6');
+    const seen: number[] = [];
+    for (let i = 0; i < 3; i++)
+      seen.push((await from(gw, { 'x-api-key': CALLER_KEY, 'x-request-id': `over-${i}` })).status);
+    expect(seen).toEqual([200, 200, 429]);
+    const lines = gw.logs.filter((l) => l.includes('"reqId":"over-2"'));
+    expect(lines.map((l) => JSON.parse(l))).toEqual([
+      expect.objectContaining({
+        level: 30,
+        msg: 'request completed',
+        caller: 'acme',
+        res: { statusCode: 429 },
+        refused: 'rate',
+      }),
+    ]);
+    expect(gw.logs.filter((l) => l.includes('"reqId":"over-1"'))[0]).not.toContain('refused');
   });
 });

@@ -167,10 +167,13 @@ describe.each(modes)('sharing the upstream (%s Redis)', (mode) => {
         reason: 'daily_share',
       });
       expect(refusals).toBeGreaterThan(0);
+      // One line per refused request: its completion line, saying why.
       const lines = [...g1.logs, ...g2.logs].filter(
-        (l) => l.includes('"caller refused: daily_share"') && l.includes('"caller":"A"'),
+        (l) => l.includes('"refused":"daily_share"') && l.includes('"caller":"A"'),
       );
       expect(lines).toHaveLength(7);
+      expect(lines.every((l) => l.includes('"msg":"request completed"'))).toBe(true);
+      expect([...g1.logs, ...g2.logs].some((l) => l.includes('caller refused'))).toBe(false);
     });
   });
 

@@ -12,10 +12,17 @@ const KEY = 'caller-key-0123456789abcdef';
 
 describe('completionLine', () => {
   it.each([
-    ['a cache hit', '/v1/authors/a1/spread-info?platform=SHORT_VIDEO', { 'user-agent': 'ua/1' }, 'HIT'],
-    ['a URL with a credential, no user agent', `/x?token=${KEY}&a=%20"q"`, {}, undefined],
-    ['odd characters', '/v1/authors/%E6%B8%B8/spread-info', { 'user-agent': 'a "quoted"\\ agent' }, 'MISS'],
-  ])('writes what pino writes: %s', async (_name, url, headers, cache) => {
+    ['a cache hit', '/v1/authors/a1/spread-info?platform=SHORT_VIDEO', { 'user-agent': 'ua/1' }, 'HIT', null],
+    ['a URL with a credential, no user agent', `/x?token=${KEY}&a=%20"q"`, {}, undefined, null],
+    [
+      'odd characters',
+      '/v1/authors/%E6%B8%B8/spread-info',
+      { 'user-agent': 'a "quoted"\\ agent' },
+      'MISS',
+      null,
+    ],
+    ['a request refused by the caller limits', '/v1/authors/a1/spread-info', {}, undefined, 'rate'],
+  ] as const)('writes what pino writes: %s', async (_name, url, headers, cache, refused) => {
     const lines: string[] = [];
     const stream = new Writable({
       write(chunk, _enc, cb) {
@@ -29,6 +36,7 @@ describe('completionLine', () => {
     app.get('/*', (request, reply) => {
       request.caller = { name: 'svc', kind: 'key', admin: false, anonymous: false };
       if (cache) reply.header('x-cache', cache);
+      request.refused = refused;
       reply.send('ok');
     });
     app.addHook('onResponse', async (request, reply) => {
@@ -46,6 +54,7 @@ describe('completionLine', () => {
         responseTime: reply.elapsedTime,
         caller: request.caller?.name,
         cache: reply.getHeader('x-cache'),
+        refused: request.refused ?? undefined,
       },
       'request completed',
     );
@@ -53,6 +62,7 @@ describe('completionLine', () => {
     expect({ ...fast, time: 0 }).toEqual({ ...byPino, time: 0 });
     expect(Object.keys(fast)).toEqual(Object.keys(byPino));
     expect(JSON.stringify(fast)).not.toContain(KEY);
+    expect(fast.refused).toBe(refused ?? undefined);
     await app.close();
   });
 });
