@@ -29,7 +29,8 @@ export type Grant =
 
 interface Waiter {
   caller: string;
-  since: number;
+  /** How many times the dispatcher had slept for a future slot when this call arrived. */
+  sleepsBefore: number;
   expiresAt: number;
   timer: NodeJS.Timeout | undefined;
   /** Its limit passed while a round trip that may serve it was under way. */
@@ -63,6 +64,12 @@ export class SlotDispatcher {
   private deciding = false;
   /** When the reservation being slept on starts (0: none). */
   private slotAt = 0;
+  /**
+   * Sleeps for a future slot (the budget was not free) that have ended. A call queued while one
+   * ended, or whose own slot was slept for, waited for budget; one served while the budget was
+   * free did not, however long the round trips took.
+   */
+  private sleeps = 0;
 
   constructor(private readonly o: DispatcherOptions) {}
 
@@ -87,7 +94,7 @@ export class SlotDispatcher {
       const now = Date.now();
       const w: Waiter = {
         caller,
-        since: now,
+        sleepsBefore: this.sleeps,
         expiresAt: now + maxWaitMs,
         timer: undefined,
         overdue: false,
@@ -129,9 +136,8 @@ export class SlotDispatcher {
   }
 
   private async round(): Promise<void> {
-    const started = Date.now();
     const src = this.o.source;
-    let v = src.knownRefusal() ?? (await this.decide('reserve', this.longestWait(started)));
+    let v = src.knownRefusal() ?? (await this.decide('reserve', this.longestWait(Date.now())));
     this.idle = v.kind === 'go';
     let slept = false;
     if (v.kind === 'wait') {
@@ -144,6 +150,7 @@ export class SlotDispatcher {
         return; // closing: close() has answered every waiter
       } finally {
         this.slotAt = 0;
+        this.sleeps++; // after it: a call that arrived during the sleep waited for it too
       }
       v = src.knownRefusal() ?? (await this.decide('admit', 0));
     }
@@ -151,7 +158,7 @@ export class SlotDispatcher {
     if (v.kind === 'go') {
       const w = this.turns.next();
       // Nobody left (all gave up meanwhile): the slot goes unused, which costs budget, never a call.
-      if (w) w.settle({ kind: 'go', probe: v.probe, waited: slept || w.since < started });
+      if (w) w.settle({ kind: 'go', probe: v.probe, waited: slept || this.waitedForBudget(w) });
       else this.o.unused?.(v.probe);
       this.spawnExtras();
     } else {
@@ -179,7 +186,6 @@ export class SlotDispatcher {
 
   /** A slot only if one is free now: maxWait 0 reserves nothing otherwise. Refusals are the main loop's to give. */
   private async extra(): Promise<void> {
-    const started = Date.now();
     const src = this.o.source;
     let v: Verdict;
     try {
@@ -192,8 +198,12 @@ export class SlotDispatcher {
       return;
     }
     const w = this.closing.signal.aborted ? undefined : this.turns.next();
-    if (w) w.settle({ kind: 'go', probe: v.probe, waited: w.since < started });
+    if (w) w.settle({ kind: 'go', probe: v.probe, waited: this.waitedForBudget(w) });
     else this.o.unused?.(v.probe);
+  }
+
+  private waitedForBudget(w: Waiter): boolean {
+    return this.sleeps > w.sleepsBefore;
   }
 
   private async decide(mode: 'reserve' | 'admit', maxWaitMs: number): Promise<Verdict> {

@@ -85,7 +85,8 @@ describe('slot dispatcher', () => {
     const grants = await Promise.all(Array.from({ length: 6 }, () => d.acquire('A', 10_000)));
     expect(grants.every((g) => g.kind === 'go')).toBe(true);
     expect(src.reserved).toBe(6);
-    expect(grants.filter((g) => g.kind === 'go' && g.waited)).toHaveLength(5);
+    // The first took the free slot; each other one's slot was slept for (not a matter of the clock).
+    expect(grants.map((g) => g.kind === 'go' && g.waited)).toEqual([false, true, true, true, true, true]);
   });
 
   it('while the budget is idle, hands out a burst in parallel, yet never more than one future slot', async () => {
