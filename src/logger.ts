@@ -167,15 +167,7 @@ export class GatewayLogController extends LogController {
   ): void {
     if (this.isLogDisabled(request)) return;
     if (error) {
-      const fields = {
-        req: request,
-        res: reply,
-        responseTime: reply.elapsedTime,
-        caller: request.caller?.name,
-        cache: reply.getHeader('x-cache'),
-        refused: request.refused ?? undefined,
-      };
-      reply.log.error({ ...fields, err: error }, 'request errored');
+      reply.log.error({ ...completionFields(request, reply), err: error }, 'request errored');
       return;
     }
     // The request's level: a route may be quieter than the app (logLevel on /healthz and the like).
@@ -190,13 +182,25 @@ export class GatewayLogController extends LogController {
   }
 }
 
+/** The fields of a request's last line, for pino (completionLine writes the same ones as text). */
+export function completionFields(request: FastifyRequest, reply: FastifyReply) {
+  return {
+    req: request,
+    res: reply,
+    responseTime: reply.elapsedTime,
+    caller: request.caller?.name,
+    cache: reply.getHeader('x-cache'),
+    refused: request.refused ?? undefined,
+  };
+}
+
 const sym = pino.symbols;
 type PinoInternals = Record<symbol, unknown>;
 
 /**
- * The completion line of a request, exactly as pino writes `log.child({ reqId }).info({ req, res,
- * responseTime, caller, cache, refused }, 'request completed')` with the app's serializers (the same prefix,
- * time, bindings and serializers, taken from the logger), assembled as text: ~0.7 us instead of
+ * The completion line of a request, exactly as pino writes `log.child({ reqId }).info(
+ * completionFields(request, reply), 'request completed')` with the app's serializers (the same
+ * prefix, time, bindings and serializers, taken from the logger), assembled as text: ~0.7 us instead of
  * ~5.5 us with the redaction walk. test/unit/completion-line.test.ts compares the two.
  */
 export function completionLine(log: Logger, request: FastifyRequest, reply: FastifyReply): string {
@@ -221,16 +225,9 @@ function writeCompletionLine(log: Logger, request: FastifyRequest, reply: Fastif
   const stream = (log as unknown as PinoInternals)[sym.streamSym] as NodeJS.WritableStream & PinoInternals;
   // A multistream wants pino's per-line metadata: let pino write it (never the case here today).
   if (stream[sym.needsMetadataGsym]) {
-    const fields = {
-      reqId: request.id,
-      req: request,
-      res: reply,
-      responseTime: reply.elapsedTime,
-      caller: request.caller?.name,
-      cache: reply.getHeader('x-cache'),
-      refused: request.refused ?? undefined,
-    };
-    log.child({}, { redact: [] }).info(fields, 'request completed');
+    log
+      .child({}, { redact: [] })
+      .info({ reqId: request.id, ...completionFields(request, reply) }, 'request completed');
     return;
   }
   stream.write(completionLine(log, request, reply));

@@ -46,14 +46,22 @@ export function spreadInfoJson(p: SpreadParams, answer: Answer, now = Date.now()
   return spreadInfoHead(p) + held.metricsJson() + spreadInfoTail(answer, ageSeconds(held, now));
 }
 
-function sameMoment(r: Rendered | undefined, outcome: string, age: number, freshLeft: number): boolean {
-  return r !== undefined && r.outcome === outcome && r.ageSeconds === age && r.freshLeft === freshLeft;
-}
-
-function rendered(answer: Answer, windows: Windows, now: number, body: (age: number) => Buffer): Rendered {
+/**
+ * `previous` while it still fits this moment (same outcome, age and fresh seconds left), else a new
+ * answer with `body(age)`.
+ */
+function rendered(
+  previous: Rendered | undefined,
+  answer: Answer,
+  windows: Windows,
+  now: number,
+  body: (age: number) => Buffer,
+): Rendered {
   const outcome = answer.outcome;
   const age = ageSeconds(answer.entry, now);
   const freshLeft = freshSecondsLeft(answer.entry, windows, now);
+  if (previous?.outcome === outcome && previous.ageSeconds === age && previous.freshLeft === freshLeft)
+    return previous;
   return {
     outcome,
     ageSeconds: age,
@@ -72,13 +80,12 @@ export function spreadInfoAnswer(
   now = Date.now(),
 ): Rendered {
   const held = HeldOk.from(answer.entry);
-  const r = held.rendered;
-  if (sameMoment(r, answer.outcome, ageSeconds(held, now), freshSecondsLeft(held, windows, now))) return r!;
-  const built = rendered(answer, windows, now, (age) =>
+  const previous = held.rendered;
+  const r = rendered(previous, answer, windows, now, (age) =>
     Buffer.from(spreadInfoHead(p) + held.metricsJson() + spreadInfoTail(answer, age)),
   );
-  held.rendered = built;
-  return built;
+  if (r !== previous) held.rendered = r;
+  return r;
 }
 
 /** The upstream's time format (its published schema, its MCP server's examples): ISO 8601 UTC, to the second. */
@@ -112,13 +119,12 @@ export function dropInAnswer(
   const held = HeldOk.from(answer.entry);
   const body = () =>
     Buffer.concat([Buffer.from(envelopeHead(held, gatewayRequestId)), held.dataBytes(), CLOSE_BRACE]);
-  if (held.requestId === null) return rendered(answer, windows, now, body);
-  const r = held.renderedDropIn;
-  if (sameMoment(r, answer.outcome, ageSeconds(held, now), freshSecondsLeft(held, windows, now))) return r!;
+  if (held.requestId === null) return rendered(undefined, answer, windows, now, body);
+  const previous = held.renderedDropIn;
   // The envelope does not change with age or outcome: only the headers are rebuilt.
-  const built = rendered(answer, windows, now, () => r?.body ?? body());
-  held.renderedDropIn = built;
-  return built;
+  const r = rendered(previous, answer, windows, now, () => previous?.body ?? body());
+  if (r !== previous) held.renderedDropIn = r;
+  return r;
 }
 
 const CLOSE_BRACE = Buffer.from('}');

@@ -6,7 +6,7 @@ import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
-import { completionLine, loggerOptions } from '../../src/logger.js';
+import { completionFields, completionLine, loggerOptions } from '../../src/logger.js';
 
 const KEY = 'caller-key-0123456789abcdef';
 
@@ -47,17 +47,7 @@ describe('completionLine', () => {
     const log = app.log as Logger;
     const fast = JSON.parse(completionLine(log, request, reply));
     lines.length = 0;
-    log.child({ reqId: request.id }).info(
-      {
-        req: request,
-        res: reply,
-        responseTime: reply.elapsedTime,
-        caller: request.caller?.name,
-        cache: reply.getHeader('x-cache'),
-        refused: request.refused ?? undefined,
-      },
-      'request completed',
-    );
+    log.child({ reqId: request.id }).info(completionFields(request, reply), 'request completed');
     const byPino = JSON.parse(lines[0]!);
     expect({ ...fast, time: 0 }).toEqual({ ...byPino, time: 0 });
     expect(Object.keys(fast)).toEqual(Object.keys(byPino));
