@@ -31,7 +31,7 @@ export interface SimUpstreamOptions {
 
 export type Behaviour =
   /** `rawData`: the `data` member's JSON text as is (nesting JSON.stringify could not produce). */
-  | { code: number; rawData?: string }
+  | { code: number; rawData?: string; httpStatus?: number }
   | { httpStatus: number; body?: string }
   | { malformed: true }
   | { hang: true }
@@ -183,7 +183,15 @@ function parseParams(sp: URLSearchParams): SpreadParams | { invalid: string } {
 
 /** What one call answers: an envelope, or one of the transport failures a Behaviour can ask for. */
 type Reply =
-  | { code: number; message?: string; data?: unknown; rawData?: string; requestId?: string }
+  /** `httpStatus`: the envelope under another status (the upstream's OpenAPI: 429 + code 302). */
+  | {
+      code: number;
+      message?: string;
+      data?: unknown;
+      rawData?: string;
+      requestId?: string;
+      httpStatus?: number;
+    }
   | Exclude<Behaviour, { code: number } | { delayMs: number }>;
 
 // The transport-failure variants are single-key objects whose key is the outcome's name.
@@ -246,7 +254,7 @@ export async function startSimUpstream(opts: SimUpstreamOptions = {}): Promise<S
       req.socket.resetAndDestroy(); // an RST, like a load balancer dropping the connection
       return false;
     }
-    if ('httpStatus' in reply) {
+    if ('httpStatus' in reply && !('code' in reply)) {
       const body = reply.body ?? htmlError(reply.httpStatus);
       res.writeHead(reply.httpStatus, { 'content-type': 'text/html' }).end(body);
       return true;
@@ -266,7 +274,8 @@ export async function startSimUpstream(opts: SimUpstreamOptions = {}): Promise<S
         : reply.rawData === undefined
           ? envelope(reply)
           : `${envelope(reply).slice(0, -'null}'.length)}${reply.rawData}}`;
-    res.writeHead(200, { 'content-type': 'application/json; charset=utf-8' }).end(body);
+    const status = 'code' in reply ? (reply.httpStatus ?? 200) : 200;
+    res.writeHead(status, { 'content-type': 'application/json; charset=utf-8' }).end(body);
     return true;
   };
 

@@ -145,9 +145,12 @@ export class UpstreamClient {
     } finally {
       clearTimeout(timer);
     }
-    if (httpStatus !== 200)
-      return done('http_error', { error: upstreamError(`the upstream answered HTTP ${httpStatus}`) });
     const envelope = parseEnvelope(text, this.scrub);
+    // The business code decides whatever the HTTP status: the upstream's published OpenAPI declares
+    // HTTP 429 with the same envelope (429 + 302 is a 302, 401 + 100 a 100). A success code under an
+    // error status is not believed (nothing of it is cached), nor is a body that is not an envelope.
+    if (httpStatus !== 200 && (!envelope || isBilled(envelope.code)))
+      return done('http_error', { error: upstreamError(`the upstream answered HTTP ${httpStatus}`) });
     if (!envelope)
       return done('malformed', { error: upstreamError('the upstream answered a malformed body') });
     const { code, requestId } = envelope;

@@ -289,6 +289,31 @@ describe('failures', () => {
     expect(sim.callCount).toBe(1);
   });
 
+  // The upstream's published OpenAPI declares HTTP 429 with the same envelope: the code decides.
+  it.each([
+    [429, 302, 503, 'UPSTREAM_UNAVAILABLE'],
+    [401, 100, 503, 'UPSTREAM_CREDENTIALS'],
+    [402, 601, 503, 'UPSTREAM_CREDENTIALS'],
+    [500, 500, 502, 'UPSTREAM_ERROR'],
+  ])('HTTP %i with code %i is judged by the code: %i %s', async (httpStatus, code, status, errorCode) => {
+    sim.setBehaviour({ code, httpStatus });
+    const { error, records } = await run(client());
+    expect([error?.statusCode, error?.code, error?.upstreamCode]).toEqual([status, errorCode, code]);
+    expect(records).toMatchObject([{ attempt: 1, code, httpStatus, outcome: 'error', billed: false }]);
+  });
+
+  it('a success code under an error status is not believed, and a non-JSON error body stays an HTTP error', async () => {
+    sim.script([
+      { code: 0, httpStatus: 503 },
+      { httpStatus: 429, body: 'Too Many Requests' },
+    ]);
+    for (const httpStatus of [503, 429]) {
+      const { error, records } = await run(client());
+      expect([error?.statusCode, error?.code]).toEqual([502, 'UPSTREAM_ERROR']);
+      expect(records).toMatchObject([{ outcome: 'http_error', code: null, httpStatus }]);
+    }
+  });
+
   it('a wrong token is a credentials error, and the token is not echoed', async () => {
     const c = new UpstreamClient({ baseUrl: sim.url, token: 'tok_wrong_value_123', timeoutMs: 2000 });
     clients.push(c);
