@@ -148,6 +148,43 @@ const trustProxy = z.string().transform((v, ctx): boolean | number | string[] =>
   return entries;
 });
 
+/** Per-endpoint figures (`name=value` pairs, `default=value` for every endpoint not named). */
+export interface EndpointPairs {
+  byName: ReadonlyMap<string, number>;
+  /** The value of every endpoint not named, or null: none. */
+  others: number | null;
+}
+
+/** `name=value` pairs keyed by endpoint name (the upstream path's last segment before its version). */
+const endpointPairs = (what: string, value: z.ZodType<number>, allowDefault: boolean) =>
+  z.string().transform((s, ctx): EndpointPairs => {
+    const byName = new Map<string, number>();
+    let others: number | null = null;
+    for (const part of s
+      .split(',')
+      .map((p) => p.trim())
+      .filter(Boolean)) {
+      const m = /^([a-z][a-z0-9_]{0,127})\s*=\s*(\S+)$/.exec(part);
+      const name = m?.[1];
+      const n = m ? value.safeParse(m[2]) : undefined;
+      if (!m || name === undefined || !n?.success) {
+        const shape = allowDefault ? 'endpoint=N pairs or default=N' : 'endpoint=N pairs';
+        ctx.addIssue({ code: 'custom', message: `expected ${shape} (${what}), got "${part.slice(0, 60)}"` });
+        return z.NEVER;
+      }
+      const isDefault = allowDefault && name === 'default';
+      if (isDefault ? others !== null : byName.has(name)) {
+        ctx.addIssue({ code: 'custom', message: `"${name}" is given twice` });
+        return z.NEVER;
+      }
+      if (isDefault) others = n.data;
+      else byName.set(name, n.data);
+    }
+    return { byName, others };
+  });
+
+const NO_PAIRS: EndpointPairs = { byName: new Map(), others: null };
+
 export const envSchema = z.object({
   NODE_ENV: z.string().default('development'),
   PORT: int(0, 65535).default(3000),
@@ -173,6 +210,15 @@ export const envSchema = z.object({
   UPSTREAM_MAX_RPS: z.coerce.number().positive().max(10_000).default(5),
   UPSTREAM_MAX_WAIT_MS: int(0).default(15_000),
   UPSTREAM_DAILY_QUOTA: int(0).default(0),
+  UPSTREAM_ENDPOINT_MAX_RPS: endpointPairs(
+    'calls per second',
+    z.coerce.number().positive().max(10_000),
+    true,
+  ).optional(),
+  UPSTREAM_ENDPOINT_DAILY_QUOTA: endpointPairs('calls per upstream day', int(1), false).optional(),
+  UPSTREAM_ENDPOINT_COST: endpointPairs('cost units per call', int(1, 1_000_000), false).optional(),
+  // Under the SDK's 60 s default timeout, so callers get an answer before they give up on it.
+  CALLER_DEADLINE_MS: int(1000).default(50_000),
   UPSTREAM_QUOTA_TZ: timeZone.default('Asia/Shanghai'),
   EXPECTED_INSTANCES: int(1, 1000).default(1),
   API_KEYS: keyPairs.optional(),
@@ -202,8 +248,20 @@ export const envSchema = z.object({
 type Env = z.output<typeof envSchema>;
 
 export interface Config
-  extends Omit<Env, 'API_KEYS' | 'ADMIN_API_KEYS' | 'CORS_ORIGINS' | 'CALLER_UPSTREAM_DAILY'> {
+  extends Omit<
+    Env,
+    | 'API_KEYS'
+    | 'ADMIN_API_KEYS'
+    | 'CORS_ORIGINS'
+    | 'CALLER_UPSTREAM_DAILY'
+    | 'UPSTREAM_ENDPOINT_MAX_RPS'
+    | 'UPSTREAM_ENDPOINT_DAILY_QUOTA'
+    | 'UPSTREAM_ENDPOINT_COST'
+  > {
   API_KEYS: Array<{ name: string; key: string }>;
+  UPSTREAM_ENDPOINT_MAX_RPS: EndpointPairs;
+  UPSTREAM_ENDPOINT_DAILY_QUOTA: EndpointPairs;
+  UPSTREAM_ENDPOINT_COST: EndpointPairs;
   CALLER_UPSTREAM_DAILY: CallerShares;
   ADMIN_API_KEYS: Array<{ name: string; key: string }>;
   CORS_ORIGINS: string[];
@@ -235,6 +293,9 @@ export function loadConfig(
     ADMIN_API_KEYS: e.ADMIN_API_KEYS ?? [],
     CORS_ORIGINS: e.CORS_ORIGINS ?? [],
     CALLER_UPSTREAM_DAILY: e.CALLER_UPSTREAM_DAILY ?? { byName: new Map(), others: null },
+    UPSTREAM_ENDPOINT_MAX_RPS: e.UPSTREAM_ENDPOINT_MAX_RPS ?? NO_PAIRS,
+    UPSTREAM_ENDPOINT_DAILY_QUOTA: e.UPSTREAM_ENDPOINT_DAILY_QUOTA ?? NO_PAIRS,
+    UPSTREAM_ENDPOINT_COST: e.UPSTREAM_ENDPOINT_COST ?? NO_PAIRS,
   };
   if (opts.requireToken && !config.JUSTONEAPI_TOKEN) {
     throw new ConfigError(

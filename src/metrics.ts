@@ -127,6 +127,16 @@ class HotHistogram<T extends string> {
   }
 }
 
+const REQUEST_BUCKETS = [
+  0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60,
+];
+
+/** The request buckets, with one more above 60 s when a request may take longer (a long caller deadline). */
+function requestBuckets(longestSeconds: number): number[] {
+  const top = Math.ceil(longestSeconds);
+  return top > 60 ? [...REQUEST_BUCKETS, top] : REQUEST_BUCKETS;
+}
+
 export class GatewayMetrics {
   readonly registry = new Registry();
 
@@ -136,13 +146,7 @@ export class GatewayMetrics {
     labelNames: ['route', 'method', 'status_code'] as const,
     registers: [this.registry],
   });
-  readonly httpDuration = new HotHistogram(
-    'gateway_http_request_duration_seconds',
-    'Time to answer an HTTP request, by route template and status code.',
-    ['route', 'method', 'status_code'] as const,
-    [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
-    this.registry,
-  );
+  readonly httpDuration: HotHistogram<'route' | 'method' | 'status_code'>;
   readonly cacheOutcomes = hotCounter({
     name: 'gateway_cache_outcomes_total',
     help: 'Cache outcome of each answered tuple: hit, miss, stale, revalidated, bypass, not_found, error.',
@@ -205,6 +209,30 @@ export class GatewayMetrics {
   readonly circuitOpen = new Gauge({
     name: 'gateway_upstream_circuit_state',
     help: 'Upstream pause in force: 0 none, 1 rate back-off (302), 2 quota day over (303), 3 credential circuit open (100/600/601/602).',
+    registers: [this.registry],
+  });
+  readonly endpointState = new Gauge({
+    name: 'gateway_upstream_endpoint_state',
+    help: 'Pause in force for one upstream endpoint: 0 none, 1 rate back-off (its 302), 2 its daily quota spent (its 303), 3 the account circuit (100/600/601/602).',
+    labelNames: ['endpoint'] as const,
+    registers: [this.registry],
+  });
+  readonly endpointPauseSeconds = new Gauge({
+    name: 'gateway_upstream_endpoint_pause_seconds',
+    help: "Seconds left of one endpoint's 302 back-off (0: none).",
+    labelNames: ['endpoint'] as const,
+    registers: [this.registry],
+  });
+  readonly endpointBudget = new Gauge({
+    name: 'gateway_upstream_endpoint_budget_rps',
+    help: 'Calls per second one endpoint may make over all instances (UPSTREAM_ENDPOINT_MAX_RPS; -1: only the account ceiling UPSTREAM_MAX_RPS).',
+    labelNames: ['endpoint'] as const,
+    registers: [this.registry],
+  });
+  readonly endpointQuotaRemaining = new Gauge({
+    name: 'gateway_upstream_endpoint_quota_remaining',
+    help: 'Calls left today under UPSTREAM_ENDPOINT_DAILY_QUOTA for one endpoint (-1: no quota of its own).',
+    labelNames: ['endpoint'] as const,
     registers: [this.registry],
   });
   readonly redisUp = new Gauge({
@@ -275,7 +303,15 @@ export class GatewayMetrics {
     return s;
   }
 
-  constructor() {
+  /** `longestRequestSeconds`: the longest a request can take (the caller deadline); the top bucket reaches it. */
+  constructor(o: { longestRequestSeconds?: number } = {}) {
+    this.httpDuration = new HotHistogram(
+      'gateway_http_request_duration_seconds',
+      'Time to answer an HTTP request, by route template and status code.',
+      ['route', 'method', 'status_code'] as const,
+      requestBuckets(o.longestRequestSeconds ?? 60),
+      this.registry,
+    );
     collectDefaultMetrics({ register: this.registry });
     this.quotaRemaining.set(-1);
     this.circuitOpen.set(0);

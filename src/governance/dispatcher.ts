@@ -11,12 +11,12 @@
 // the latest (one Redis round trip already under way is let finish: it may be its slot).
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Turns } from './turns.js';
-import type { Verdict } from './types.js';
+import type { GateMode, Verdict } from './types.js';
 
 export interface SlotSource {
   /** A pause this process already knows of, without a round trip. */
   knownRefusal(): Verdict | null;
-  decide(mode: 'reserve' | 'admit', maxWaitMs: number): Promise<Verdict>;
+  decide(mode: GateMode, maxWaitMs: number): Promise<Verdict>;
 }
 
 export type Refusal = Extract<Verdict, { kind: 'refuse' }>;
@@ -140,10 +140,12 @@ export class SlotDispatcher {
     let v = src.knownRefusal() ?? (await this.decide('reserve', this.longestWait(Date.now())));
     this.idle = v.kind === 'go';
     let slept = false;
-    if (v.kind === 'wait') {
+    // At most two sleeps: for the endpoint's own slot, then (if the ceiling is busy) the account's.
+    while (v.kind === 'wait') {
       this.expireOverdue(v.waitMs);
       slept = true;
       this.slotAt = Date.now() + v.waitMs;
+      const next = v.next;
       try {
         await sleep(v.waitMs, undefined, { signal: this.closing.signal });
       } catch {
@@ -152,7 +154,10 @@ export class SlotDispatcher {
         this.slotAt = 0;
         this.sleeps++; // after it: a call that arrived during the sleep waited for it too
       }
-      v = src.knownRefusal() ?? (await this.decide('admit', 0));
+      const maxWait = next === 'account' ? this.longestWait(Date.now()) : 0;
+      v = src.knownRefusal() ?? (await this.decide(next, maxWait));
+      // 'wait' after 'admit' is never answered by either gate; should it come, it is no budget.
+      if (v.kind === 'wait' && next === 'admit') break;
     }
     if (this.closing.signal.aborted) return;
     if (v.kind === 'go') {
@@ -206,7 +211,7 @@ export class SlotDispatcher {
     return this.sleeps > w.sleepsBefore;
   }
 
-  private async decide(mode: 'reserve' | 'admit', maxWaitMs: number): Promise<Verdict> {
+  private async decide(mode: GateMode, maxWaitMs: number): Promise<Verdict> {
     this.deciding = true;
     try {
       return await this.o.source.decide(mode, maxWaitMs);

@@ -1,15 +1,17 @@
 // Who decides: the shared gate in Redis whenever it answers, this process otherwise, with the
-// per-instance shares (rate / EXPECTED_INSTANCES, and that part of what is left of today's quota).
+// per-instance shares (rates / EXPECTED_INSTANCES, and that part of what is left of today's quotas).
 // Whatever Redis says is mirrored locally, so the fallback starts from the last shared state (the
-// rate schedule included), and what was handed out meanwhile is passed back when Redis answers.
+// rate schedules included), and what was handed out meanwhile is passed back when Redis answers.
+// Every decision is for one endpoint, under the account's ceiling, quota and circuit.
 import type { FastifyBaseLogger } from 'fastify';
 import type { Config } from '../config.js';
 import type { RedisConnection } from '../redis/connection.js';
 import type { BackoffPolicy, CircuitPolicy } from './backoff.js';
+import { configuredEndpoints, endpointBudget } from './endpoint-budgets.js';
 import { LocalGate } from './local-gate.js';
 import { QuotaCalendar } from './quota-day.js';
 import { RedisGate } from './redis-gate.js';
-import type { CallEvent, EventResult, GateContext, Verdict } from './types.js';
+import type { CallEvent, EventResult, GateContext, GateMode, Verdict } from './types.js';
 
 export interface GatekeeperOptions {
   config: Config;
@@ -25,12 +27,23 @@ export interface GatekeeperOptions {
 const STRIKES_PER_CAP = 10;
 const CIRCUIT_RETENTION_MS = 24 * 3_600_000;
 
+/** One endpoint's figures for the gauges and /readyz. */
+export interface EndpointGauges {
+  /** 0 none, 1 paused (302), 2 day over (303), 3 the account's circuit. */
+  state: 0 | 1 | 2 | 3;
+  pauseLeftMs: number;
+  /** Calls left today of the endpoint's own quota (estimated when alone); null: no quota. */
+  quotaLeft: number | null;
+  rps: number | null;
+}
+
 export class Gatekeeper {
   readonly local: LocalGate;
   private readonly shared: RedisGate | null;
   private readonly calendar: QuotaCalendar;
   private readonly instances: number;
   private knownUsed = { dayId: '', used: 0 };
+  private readonly knownEpUsed = new Map<string, { dayId: string; used: number }>();
   private degraded = false;
 
   constructor(private readonly o: GatekeeperOptions) {
@@ -41,41 +54,55 @@ export class Gatekeeper {
     this.shared = o.redis ? new RedisGate(o.redis.client, o.keyPrefix) : null;
   }
 
-  context(now: number, instances = 1): GateContext {
+  context(endpoint: string, now: number, instances = 1): GateContext {
     const { dayId, msLeft } = this.calendar.at(now);
     const c = this.o.config;
+    const b = endpointBudget(c, endpoint);
     return {
       dayId,
       dayLeftMs: msLeft,
       intervalMs: (1000 / c.UPSTREAM_MAX_RPS) * instances,
+      epIntervalMs: b.rps === null ? 0 : (1000 / b.rps) * instances,
       burst: this.o.burst,
       quota: c.UPSTREAM_DAILY_QUOTA,
+      epQuota: b.dailyQuota,
       probeTtlMs: c.UPSTREAM_TIMEOUT_MS + 5000,
     };
   }
 
   /** A pause this process already knows of: refused without a round trip. */
-  knownRefusal(): Verdict | null {
+  knownRefusal(endpoint: string): Verdict | null {
     const now = Date.now();
-    return this.local.blocked(now, this.context(now));
+    return this.local.blocked(endpoint, now, this.context(endpoint, now));
   }
 
-  async decide(mode: 'reserve' | 'admit', maxWaitMs: number): Promise<Verdict> {
+  async decide(endpoint: string, mode: GateMode, maxWaitMs: number): Promise<Verdict> {
     const now = Date.now();
-    const ctx = this.context(now);
+    const ctx = this.context(endpoint, now);
     if (this.shared && this.o.redis?.up) {
-      const unsynced = this.local.unsynced(ctx.dayId);
-      // Slots handed out in-process while Redis was away: the shared schedule starts after them.
-      const handoff = this.local.handoff();
+      const calls = this.local.unsynced(ctx.dayId);
+      const epCalls = this.local.unsynced(ctx.dayId, endpoint);
+      // Slots handed out in-process while Redis was away: the shared schedules start after them.
+      const handoff = this.local.handoff(endpoint);
+      const ahead = (tat: number) => (tat > 0 ? tat - now : 0);
       try {
-        const v = await this.shared.gate(mode, ctx, maxWaitMs, unsynced, handoff - now);
-        this.local.synced(unsynced);
-        this.local.handedOff(handoff);
-        // And the other way: should Redis go, the in-process schedule starts after the shared one.
-        if (v.kind !== 'refuse' && v.tatAheadMs !== undefined)
-          this.local.mirrorTat(Date.now() + v.tatAheadMs);
+        const v = await this.shared.gate(endpoint, mode, ctx, maxWaitMs, {
+          calls,
+          handoffMs: ahead(handoff.account),
+          epCalls,
+          epHandoffMs: ahead(handoff.endpoint),
+        });
+        this.local.synced(endpoint, calls, epCalls);
+        this.local.handedOff(endpoint, handoff);
+        // And the other way: should Redis go, the in-process schedules start after the shared ones.
+        if (v.kind !== 'refuse') {
+          const at = Date.now();
+          const tat = v.tatAheadMs === undefined ? undefined : at + v.tatAheadMs;
+          const epTat = v.epTatAheadMs === undefined ? undefined : at + v.epTatAheadMs;
+          this.local.mirrorTat(endpoint, tat, epTat);
+        }
         this.sharedAnswered(true);
-        if (v.kind === 'refuse') this.local.applyRefusal(Date.now(), v, ctx.dayId);
+        if (v.kind === 'refuse') this.local.applyRefusal(endpoint, Date.now(), v, ctx.dayId);
         if (v.quotaUsed !== undefined) this.knownUsed = { dayId: ctx.dayId, used: v.quotaUsed };
         return v;
       } catch (err) {
@@ -84,18 +111,21 @@ export class Gatekeeper {
     }
     const known = this.knownUsed.dayId === ctx.dayId ? this.knownUsed.used : 0;
     const share = Math.floor(Math.max(0, ctx.quota - known) / this.instances);
-    return this.local.gate(mode, now, this.context(now, this.instances), maxWaitMs, share);
+    const epKnown = this.epUsed(endpoint, ctx.dayId);
+    const epShare = Math.floor(Math.max(0, ctx.epQuota - epKnown) / this.instances);
+    const local = this.context(endpoint, now, this.instances);
+    return this.local.gate(endpoint, mode, now, local, maxWaitMs, share, epShare);
   }
 
   /** Applies an answer's consequences; resolves with what changed (never rejects). */
-  async record(event: CallEvent, code: number, isProbe: boolean): Promise<EventResult> {
+  async record(endpoint: string, event: CallEvent, code: number, isProbe: boolean): Promise<EventResult> {
     const now = Date.now();
-    const ctx = this.context(now);
+    const ctx = this.context(endpoint, now);
     const jitter01 = Math.random();
     if (this.shared && this.o.redis?.up) {
       const { backoff: b, circuit: c } = this.o;
       try {
-        const r = await this.shared.record(ctx, {
+        const r = await this.shared.record(endpoint, ctx, {
           event,
           isProbe,
           code,
@@ -108,26 +138,38 @@ export class Gatekeeper {
           retentionMs: CIRCUIT_RETENTION_MS,
         });
         this.sharedAnswered(true);
-        this.local.applyResult(Date.now(), event, code, r, ctx.dayId);
+        this.local.applyResult(endpoint, Date.now(), event, code, r, ctx.dayId);
         return r;
       } catch (err) {
         this.sharedAnswered(false, err);
       }
     }
-    return this.local.record(now, event, code, isProbe, ctx, jitter01);
+    return this.local.record(endpoint, now, event, code, isProbe, ctx, jitter01);
+  }
+
+  /** Every endpoint worth showing: the configured ones and those this process has called. */
+  endpoints(): string[] {
+    return [...new Set([...configuredEndpoints(this.o.config), ...this.local.known()])].sort();
   }
 
   /** Re-reads the shared state (for quiet instances' /readyz and gauges). */
   async refresh(): Promise<void> {
     if (!this.shared || !this.o.redis?.up) return;
     const { dayId } = this.calendar.at(Date.now());
+    const endpoints = this.endpoints();
     try {
-      const s = await this.shared.status(dayId);
+      const s = await this.shared.status(dayId, endpoints);
       this.local.applySnapshot(Date.now(), s, dayId);
-      this.knownUsed = { dayId, used: s.quotaUsed };
+      this.knownUsed = { dayId, used: s.account.quotaUsed };
+      for (const [e, es] of s.endpoints) this.knownEpUsed.set(e, { dayId, used: es.quotaUsed });
     } catch {
       // The next gate call notices the outage; a missed refresh only delays a gauge.
     }
+  }
+
+  private epUsed(endpoint: string, dayId: string): number {
+    const k = this.knownEpUsed.get(endpoint);
+    return k && k.dayId === dayId ? k.used : 0;
   }
 
   /** The circuitOpen gauge's value and, with a quota, the calls left today (estimated when alone). */
@@ -137,6 +179,18 @@ export class Gatekeeper {
     const known = this.knownUsed.dayId === dayId ? this.knownUsed.used : 0;
     const used = known + this.local.unsynced(dayId) * this.instances;
     return { state: this.local.state(now, dayId), quotaLeft: quota > 0 ? Math.max(0, quota - used) : null };
+  }
+
+  endpointGauges(endpoint: string, now: number): EndpointGauges {
+    const { dayId } = this.calendar.at(now);
+    const b = endpointBudget(this.o.config, endpoint);
+    const used = this.epUsed(endpoint, dayId) + this.local.unsynced(dayId, endpoint) * this.instances;
+    return {
+      state: this.local.state(now, dayId, endpoint),
+      pauseLeftMs: this.local.pauseLeftMs(endpoint, now),
+      quotaLeft: b.dailyQuota > 0 ? Math.max(0, b.dailyQuota - used) : null,
+      rps: b.rps,
+    };
   }
 
   private sharedAnswered(ok: boolean, err?: unknown): void {

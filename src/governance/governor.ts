@@ -1,8 +1,10 @@
-// Upstream governance: a global rate budget (GCRA), a daily quota and business-code back-off,
-// shared by all instances through Redis (gatekeeper.ts decides where), and the callers' part of it:
-// turns between callers (dispatcher.ts), a pending cap and daily shares (caller-shares.ts). This
-// file is what the upstream client and the operations routes see: waiting, refusals, logs, gauges,
-// readiness.
+// Upstream governance, as the upstream counts: a budget per endpoint (GCRA) under the account's
+// ceiling, a 302 back-off and a 303 day-over per endpoint, the account's daily quota and
+// credentials circuit, shared by all instances through Redis (gatekeeper.ts decides where), and the
+// callers' part of it: turns between callers inside each endpoint's queue (one dispatcher per
+// endpoint, so one endpoint's queue or pause never holds back another's), a pending cap and daily
+// shares in cost units (caller-shares.ts). This file is what the upstream client and the operations
+// routes see: waiting, refusals, logs, gauges, readiness.
 import type { FastifyBaseLogger } from 'fastify';
 import type { Config } from '../config.js';
 import { GatewayError, upstreamUnavailable } from '../errors.js';
@@ -16,6 +18,7 @@ import type { UpstreamCallRecord, UpstreamGate } from '../upstream/client.js';
 import { CREDENTIAL_CODES } from '../upstream/codes.js';
 import { type BackoffPolicy, type CircuitPolicy, DEFAULT_BACKOFF, DEFAULT_CIRCUIT } from './backoff.js';
 import { type Refusal, SlotDispatcher } from './dispatcher.js';
+import { endpointBudget, SPREAD_INFO_ENDPOINT } from './endpoint-budgets.js';
 import { Gatekeeper } from './gatekeeper.js';
 import { msUntilNextDay } from './quota-day.js';
 import { logEffect, refusalError, refusalMetricReason } from './refusals.js';
@@ -53,7 +56,9 @@ export class UpstreamGovernor implements UpstreamGate {
   private readonly callReserveMs: number;
   private readonly pending = new Set<Promise<void>>();
   private readonly timer: NodeJS.Timeout;
-  private readonly dispatcher: SlotDispatcher;
+  private readonly dispatchers = new Map<string, SlotDispatcher>();
+  private readonly burst: number;
+  private closed = false;
   readonly shares: CallerShares;
   /** Calls per caller bucket between the pending-cap check and their slot (or refusal). */
   private readonly waiting = new Map<string, number>();
@@ -67,17 +72,8 @@ export class UpstreamGovernor implements UpstreamGate {
       circuit: { ...DEFAULT_CIRCUIT, ...opts.circuit },
       burst,
     });
+    this.burst = burst;
     this.callReserveMs = Math.min(opts.config.UPSTREAM_TIMEOUT_MS / 2, 5000);
-    // One dispatcher per instance hands out slots in turn between callers (turns.ts).
-    this.dispatcher = new SlotDispatcher({
-      source: this.keeper,
-      spacingMs: () => this.keeper.context(Date.now()).intervalMs,
-      burst,
-      // A probe nobody made would keep the circuit shut until the probe's lock expires: free it.
-      unused: (probe) => {
-        if (probe) void this.keeper.record('nocode', 0, true);
-      },
-    });
     this.shares = new CallerShares({
       shares: opts.config.CALLER_UPSTREAM_DAILY,
       redis: opts.redis,
@@ -100,8 +96,36 @@ export class UpstreamGovernor implements UpstreamGate {
   }
 
   /** A call made for no request (tests; the interface the upstream client knows). */
-  beforeCall(deadline: number): Promise<void> {
-    return this.admit(GATEWAY_CALLER, deadline);
+  beforeCall(deadline: number, endpoint = SPREAD_INFO_ENDPOINT): Promise<void> {
+    return this.admit(GATEWAY_CALLER, endpoint, deadline);
+  }
+
+  /**
+   * One dispatcher per endpoint and instance hands out that endpoint's slots in turn between
+   * callers (turns.ts); endpoints never share a queue.
+   */
+  private dispatcher(endpoint: string): SlotDispatcher {
+    let d = this.dispatchers.get(endpoint);
+    if (d) return d;
+    const k = this.keeper;
+    d = new SlotDispatcher({
+      source: {
+        knownRefusal: () => k.knownRefusal(endpoint),
+        decide: (mode, maxWaitMs) => k.decide(endpoint, mode, maxWaitMs),
+      },
+      spacingMs: () => {
+        const ctx = k.context(endpoint, Date.now());
+        return Math.max(ctx.intervalMs, ctx.epIntervalMs);
+      },
+      burst: this.burst,
+      // A probe nobody made would keep the circuit shut until the probe's lock expires: free it.
+      unused: (probe) => {
+        if (probe) void k.record(endpoint, 'nocode', 0, true);
+      },
+    });
+    if (this.closed) d.close();
+    this.dispatchers.set(endpoint, d);
+    return d;
   }
 
   /** Calls of a caller bucket waiting for budget on this instance (the pending cap counts these). */
@@ -109,11 +133,11 @@ export class UpstreamGovernor implements UpstreamGate {
     return this.waiting.get(bucket) ?? 0;
   }
 
-  /** The gate for one caller's calls: its share, its pending cap and its turns. */
-  forCaller(ref: CallerRef): UpstreamGate {
+  /** The gate for one caller's calls to one endpoint: its share, its pending cap and its turns. */
+  forCaller(ref: CallerRef, endpoint = SPREAD_INFO_ENDPOINT): UpstreamGate {
     return {
-      beforeCall: (deadline) => this.admit(ref, deadline),
-      afterCall: (record) => this.afterCall(record),
+      beforeCall: (deadline) => this.admit(ref, endpoint, deadline),
+      afterCall: (record) => this.afterCall(record, endpoint),
     };
   }
 
@@ -121,12 +145,13 @@ export class UpstreamGovernor implements UpstreamGate {
    * Resolves when `ref` may make one upstream call. Throws 503 (a pause, no budget in time,
    * shutdown) or 429 (the caller's pending cap or daily share); nothing is charged then.
    */
-  private async admit(ref: CallerRef, deadline: number): Promise<void> {
+  private async admit(ref: CallerRef, endpoint: string, deadline: number): Promise<void> {
     const started = Date.now();
     const left = deadline - started - this.callReserveMs;
     const maxWaitMs = Math.max(0, Math.min(this.opts.config.UPSTREAM_MAX_WAIT_MS, left));
-    const known = this.keeper.knownRefusal();
+    const known = this.keeper.knownRefusal(endpoint);
     if (known?.kind === 'refuse') throw this.refused(known);
+    const dispatcher = this.dispatcher(endpoint);
     // Too little time left for a call that would not be cut short (and maybe billed for nothing).
     if (left < 0) throw this.refused({ kind: 'refuse', reason: 'rate', retryMs: 1000, code: 0 });
     const cap = this.opts.config.CALLER_MAX_PENDING_UPSTREAM;
@@ -135,25 +160,27 @@ export class UpstreamGovernor implements UpstreamGate {
       throw callerRefusal(
         'pending',
         `${pending} upstream calls of this caller are already waiting for budget on this instance (CALLER_MAX_PENDING_UPSTREAM=${cap}); retry when some are answered`,
-        Math.max(1000, this.dispatcher.earliestMs(ref.bucket, started)),
+        Math.max(1000, dispatcher.earliestMs(ref.bucket, started)),
       );
     }
     this.waiting.set(ref.bucket, pending + 1);
     let receipt: Receipt | undefined;
     try {
-      const earliest = this.dispatcher.earliestMs(ref.bucket, started);
+      const earliest = dispatcher.earliestMs(ref.bucket, started);
       if (earliest > maxWaitMs)
         throw this.refused({ kind: 'refuse', reason: 'rate', retryMs: earliest, code: 0 });
-      const charge = await this.shares.charge(ref, started);
+      const cost = endpointBudget(this.opts.config, endpoint).cost;
+      const charge = await this.shares.charge(ref, started, cost);
       if (charge && !charge.ok) {
+        const needs = cost === 1 ? '' : `; a call to ${endpoint} costs ${cost}`;
         throw callerRefusal(
           'daily_share',
-          `this caller's daily share of ${charge.share} upstream calls (CALLER_UPSTREAM_DAILY) is spent until the upstream's day ends`,
+          `this caller's daily share of ${charge.share} upstream cost units (CALLER_UPSTREAM_DAILY) is spent (${charge.used} used${needs}) until the upstream's day ends`,
           charge.retryMs,
         );
       }
       receipt = charge?.receipt;
-      const g = await this.dispatcher.acquire(ref.bucket, maxWaitMs);
+      const g = await dispatcher.acquire(ref.bucket, maxWaitMs);
       if (g.kind === 'closing') throw upstreamUnavailable('the gateway is shutting down', 1);
       if (g.kind === 'refuse') throw this.refused(g);
       receipt = undefined; // spent: the call goes now
@@ -174,14 +201,14 @@ export class UpstreamGovernor implements UpstreamGate {
     return refusalError(v.reason, v.retryMs, v.code);
   }
 
-  afterCall(record: UpstreamCallRecord): void {
+  afterCall(record: UpstreamCallRecord, endpoint = SPREAD_INFO_ENDPOINT): void {
     const event = eventOf(record.code);
     const isProbe = this.isProbe(record);
     if ((event === 'other' || event === 'nocode') && !isProbe) return;
     const code = record.code ?? 0;
     // Redis orders this write before any later gate call from this instance; others see it at once.
-    const p = this.keeper.record(event, code, isProbe).then((r) => {
-      logEffect(this.opts.log, r, code);
+    const p = this.keeper.record(endpoint, event, code, isProbe).then((r) => {
+      logEffect(this.opts.log, r, code, endpoint);
       this.updateGauges();
     });
     this.pending.add(p);
@@ -193,10 +220,40 @@ export class UpstreamGovernor implements UpstreamGate {
    * upstream's day ends, so its retry-after runs to midnight in UPSTREAM_QUOTA_TZ: the client that
    * read the code cannot know that calendar; the governor keeps it.
    */
-  explain(err: unknown): unknown {
-    if (!(err instanceof GatewayError) || err.upstreamCode !== 303) return err;
-    const seconds = msUntilNextDay(Date.now(), this.opts.config.UPSTREAM_QUOTA_TZ) / 1000;
-    return upstreamUnavailable(err.message, seconds, 303);
+  async explain(err: unknown, endpoint = SPREAD_INFO_ENDPOINT): Promise<unknown> {
+    if (!(err instanceof GatewayError)) return err;
+    if (err.upstreamCode === 303) {
+      const seconds = msUntilNextDay(Date.now(), this.opts.config.UPSTREAM_QUOTA_TZ) / 1000;
+      return upstreamUnavailable(err.message, seconds, 303, 'dayover');
+    }
+    if (err.upstreamCode === 302) {
+      // The pause this 302 began (or found running): its retry-after is that pause, not a guess.
+      await this.idle();
+      const ms = this.keeper.local.pauseLeftMs(endpoint, Date.now());
+      if (ms > 0) return upstreamUnavailable(err.message, Math.max(1, ms / 1000), 302, 'backoff');
+    }
+    return err;
+  }
+
+  /** For /readyz: which endpoints are paused or stopped for the day. Only degraded: the others
+   *  still answer, and every instance sees the same pauses. */
+  endpointReadiness(): ReadinessCheck {
+    return {
+      name: 'upstream-endpoints',
+      critical: false,
+      check: () => {
+        const now = Date.now();
+        const out: string[] = [];
+        for (const e of this.keeper.endpoints()) {
+          const g = this.keeper.endpointGauges(e, now);
+          if (g.state === 1)
+            out.push(`${e} paused by the upstream (302) for ${Math.ceil(g.pauseLeftMs / 1000)} s`);
+          else if (g.state === 2) out.push(`${e} stopped until the upstream's day ends (303)`);
+          else if (g.quotaLeft === 0) out.push(`${e} daily quota spent (UPSTREAM_ENDPOINT_DAILY_QUOTA)`);
+        }
+        return out.length ? out.join('; ') : null;
+      },
+    };
   }
 
   /** For /readyz: not ready while the credential circuit cools down. Ready again when the probe
@@ -220,12 +277,13 @@ export class UpstreamGovernor implements UpstreamGate {
 
   /** Shutdown begins: calls waiting for budget get 503 now, so in-flight requests end quickly. */
   stopWaiting(): void {
-    this.dispatcher.close();
+    this.closed = true;
+    for (const d of this.dispatchers.values()) d.close();
   }
 
   async close(): Promise<void> {
     clearInterval(this.timer);
-    this.dispatcher.close();
+    this.stopWaiting();
     await this.idle();
   }
 
@@ -237,8 +295,18 @@ export class UpstreamGovernor implements UpstreamGate {
   }
 
   private updateGauges(): void {
-    const { state, quotaLeft } = this.keeper.gauges(Date.now());
-    this.opts.metrics.circuitOpen.set(state);
-    if (quotaLeft !== null) this.opts.metrics.quotaRemaining.set(quotaLeft);
+    const now = Date.now();
+    const m = this.opts.metrics;
+    const { state, quotaLeft } = this.keeper.gauges(now);
+    m.circuitOpen.set(state);
+    if (quotaLeft !== null) m.quotaRemaining.set(quotaLeft);
+    for (const e of this.keeper.endpoints()) {
+      const g = this.keeper.endpointGauges(e, now);
+      const label = { endpoint: e };
+      m.endpointState.set(label, g.state);
+      m.endpointPauseSeconds.set(label, Math.ceil(g.pauseLeftMs / 1000));
+      m.endpointBudget.set(label, g.rps ?? -1);
+      m.endpointQuotaRemaining.set(label, g.quotaLeft ?? -1);
+    }
   }
 }

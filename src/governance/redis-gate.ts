@@ -3,8 +3,17 @@
 // the governor then decides in-process.
 import type { Result } from 'ioredis';
 import type { RedisClient } from '../redis/connection.js';
-import { GATE_LUA, GOVERNOR_KEYS, RECORD_LUA, STATUS_LUA } from './redis-scripts.js';
-import type { CallEvent, EventResult, GateContext, RefusalReason, Snapshot, Verdict } from './types.js';
+import { GATE_LUA, GOVERNOR_KEY_COUNT, RECORD_LUA, STATUS_LUA } from './redis-scripts.js';
+import type {
+  AccountSnapshot,
+  CallEvent,
+  EndpointSnapshot,
+  EventResult,
+  GateContext,
+  GateMode,
+  RefusalReason,
+  Verdict,
+} from './types.js';
 
 type Reply = Array<string | number>;
 type Args = Array<string | number>;
@@ -14,7 +23,8 @@ declare module 'ioredis' {
   interface RedisCommander<Context> {
     xtgGovernorGate(...keysAndArgs: Args): Result<Reply, Context>;
     xtgGovernorRecord(...keysAndArgs: Args): Result<Reply, Context>;
-    xtgGovernorStatus(...keys: Args): Result<Reply, Context>;
+    /** numkeys first: the number of endpoints varies. */
+    xtgGovernorStatus(...numkeysAndKeys: Args): Result<Reply, Context>;
   }
 }
 
@@ -31,8 +41,17 @@ export interface RecordArgs {
   retentionMs: number;
 }
 
-const REASONS = new Set<string>(['circuit', 'dayover', 'backoff', 'quota', 'rate']);
+/** Handed back to Redis with a gate call: what this process did while Redis was away. */
+export interface Unsynced {
+  calls: number;
+  handoffMs: number;
+  epCalls: number;
+  epHandoffMs: number;
+}
+
+const REASONS = new Set<string>(['circuit', 'dayover', 'backoff', 'quota', 'endpoint_quota', 'rate']);
 const EFFECTS = new Set<string>(['none', 'backoff', 'paused', 'dayover', 'opened', 'reopened', 'already']);
+const ahead = (v: string | number | undefined) => (v === undefined || Number(v) < 0 ? undefined : Number(v));
 
 export class RedisGate {
   constructor(
@@ -40,35 +59,39 @@ export class RedisGate {
     private readonly prefix: string,
   ) {
     // defineCommand gives EVALSHA with a fallback to EVAL, on a single node and on a Cluster alike.
-    const numberOfKeys = GOVERNOR_KEYS.length;
+    const numberOfKeys = GOVERNOR_KEY_COUNT;
     client.defineCommand('xtgGovernorGate', { numberOfKeys, lua: GATE_LUA });
     client.defineCommand('xtgGovernorRecord', { numberOfKeys, lua: RECORD_LUA });
-    client.defineCommand('xtgGovernorStatus', { numberOfKeys, lua: STATUS_LUA });
+    client.defineCommand('xtgGovernorStatus', { lua: STATUS_LUA });
   }
 
-  /** Keys of one upstream day; the `{gov}` hash tag keeps them in one Cluster slot. */
-  keys(dayId: string): string[] {
-    const k = (s: string) => `${this.prefix}{gov}:${s}`;
-    return [
-      k('rate'),
-      k(`quota:${dayId}`),
-      k(`dayover:${dayId}`),
-      k('pause'),
-      k('strikes'),
-      k('circuit'),
-      k('probe'),
-    ];
+  private k(s: string): string {
+    return `${this.prefix}{gov}:${s}`;
+  }
+
+  /** The account's keys of one upstream day; the `{gov}` hash tag keeps all in one Cluster slot. */
+  accountKeys(dayId: string): string[] {
+    return [this.k('rate'), this.k(`quota:${dayId}`), this.k('circuit'), this.k('probe')];
+  }
+
+  endpointKeys(dayId: string, endpoint: string): string[] {
+    const e = (s: string) => this.k(`ep:${endpoint}:${s}`);
+    return [e('rate'), e(`quota:${dayId}`), e(`dayover:${dayId}`), e('pause'), e('strikes')];
+  }
+
+  keys(dayId: string, endpoint: string): string[] {
+    return [...this.accountKeys(dayId), ...this.endpointKeys(dayId, endpoint)];
   }
 
   async gate(
-    mode: 'reserve' | 'admit',
+    endpoint: string,
+    mode: GateMode,
     ctx: GateContext,
     maxWaitMs: number,
-    unsynced: number,
-    handoffMs = 0,
+    u: Unsynced = { calls: 0, handoffMs: 0, epCalls: 0, epHandoffMs: 0 },
   ): Promise<Verdict> {
     const r = await this.client.xtgGovernorGate(
-      ...this.keys(ctx.dayId),
+      ...this.keys(ctx.dayId, endpoint),
       mode,
       ctx.intervalMs,
       ctx.burst,
@@ -76,22 +99,30 @@ export class RedisGate {
       ctx.quota,
       Math.ceil(ctx.dayLeftMs),
       ctx.probeTtlMs,
-      unsynced,
-      Math.max(0, Math.ceil(handoffMs)),
+      u.calls,
+      Math.max(0, Math.ceil(u.handoffMs)),
+      ctx.epIntervalMs,
+      ctx.epQuota,
+      u.epCalls,
+      Math.max(0, Math.ceil(u.epHandoffMs)),
     );
     const [kind, a, b] = [String(r[0]), Number(r[1]), Number(r[2])];
-    const tat = r[3] === undefined || Number(r[3]) < 0 ? {} : { tatAheadMs: Number(r[3]) };
-    if (kind === 'go') return { kind: 'go', probe: a === 1, quotaUsed: b, ...tat };
-    if (kind === 'wait') return { kind: 'wait', waitMs: a, quotaUsed: b, ...tat };
+    const tats = { tatAheadMs: ahead(r[3]), epTatAheadMs: ahead(r[4]) };
+    if (kind === 'go') return { kind: 'go', probe: a === 1, quotaUsed: b, ...tats };
+    if (kind === 'wait') {
+      const next = String(r[5]) === 'account' ? 'account' : 'admit';
+      return { kind: 'wait', waitMs: a, next, quotaUsed: b, ...tats };
+    }
     if (!REASONS.has(kind)) throw new Error(`unexpected governor script answer ${kind}`);
     const reason = kind as RefusalReason;
-    const usedOrCode = reason === 'quota' || reason === 'rate' ? { code: 0, quotaUsed: b } : { code: b };
+    const countsUsed = reason === 'quota' || reason === 'endpoint_quota' || reason === 'rate';
+    const usedOrCode = countsUsed ? { code: 0, quotaUsed: b } : { code: b };
     return { kind: 'refuse', reason, retryMs: Math.max(1, a), ...usedOrCode, probing: Number(r[3]) === 1 };
   }
 
-  async record(ctx: GateContext, a: RecordArgs): Promise<EventResult> {
+  async record(endpoint: string, ctx: GateContext, a: RecordArgs): Promise<EventResult> {
     const r = await this.client.xtgGovernorRecord(
-      ...this.keys(ctx.dayId),
+      ...this.keys(ctx.dayId, endpoint),
       a.event,
       a.isProbe ? 1 : 0,
       a.code,
@@ -114,16 +145,27 @@ export class RedisGate {
     };
   }
 
-  async status(dayId: string): Promise<Snapshot> {
-    const r = (await this.client.xtgGovernorStatus(...this.keys(dayId))).map(Number);
-    const [circuit = -1, code = 0, dayover = -2, pause = -2, used = 0, rateAhead = 0] = r;
+  /** The account's state and each named endpoint's, in one round trip. */
+  async status(
+    dayId: string,
+    endpoints: readonly string[],
+  ): Promise<{ account: AccountSnapshot; endpoints: Map<string, EndpointSnapshot> }> {
+    const keys = [...this.accountKeys(dayId), ...endpoints.flatMap((e) => this.endpointKeys(dayId, e))];
+    const r = (await this.client.xtgGovernorStatus(keys.length, ...keys)).map(Number);
+    const [circuit = -1, code = 0, used = 0, rateAhead = 0] = r;
+    const out = new Map<string, EndpointSnapshot>();
+    endpoints.forEach((e, i) => {
+      const [dayover = -2, pause = -2, epUsed = 0, epAhead = 0] = r.slice(4 + i * 4, 8 + i * 4);
+      out.set(e, { dayoverMs: dayover, pauseMs: pause, quotaUsed: epUsed, rateAheadMs: epAhead });
+    });
     return {
-      circuitLeftMs: circuit < 0 ? null : circuit,
-      circuitCode: code,
-      dayoverMs: dayover,
-      pauseMs: pause,
-      quotaUsed: used,
-      rateAheadMs: rateAhead,
+      account: {
+        circuitLeftMs: circuit < 0 ? null : circuit,
+        circuitCode: code,
+        quotaUsed: used,
+        rateAheadMs: rateAhead,
+      },
+      endpoints: out,
     };
   }
 }

@@ -8,8 +8,11 @@ import type { EventResult, RefusalReason } from './types.js';
 const MESSAGES: Record<RefusalReason, string> = {
   rate: 'no upstream budget within the wait limit; try again shortly',
   quota: "the gateway's daily upstream quota is spent until the upstream's day ends",
-  dayover: "the upstream's daily quota is spent; no upstream calls until its day ends",
-  backoff: 'the upstream asked the gateway to slow down; upstream calls are paused',
+  endpoint_quota:
+    "the gateway's daily quota for this upstream endpoint (UPSTREAM_ENDPOINT_DAILY_QUOTA) is spent until the upstream's day ends",
+  dayover:
+    "the upstream's daily quota for this endpoint is spent; no calls to it until the upstream's day ends",
+  backoff: 'the upstream asked the gateway to slow down on this endpoint; its calls are paused',
   circuit: "the upstream refused the gateway's credentials or balance; upstream calls are paused",
 };
 
@@ -24,11 +27,11 @@ export function refusalError(reason: RefusalReason, retryMs: number, code: numbe
 
 /** The label of gateway_upstream_refusals_total: a 303 pause is a quota refusal too. */
 export function refusalMetricReason(reason: RefusalReason): 'rate' | 'quota' | 'backoff' | 'circuit' {
-  return reason === 'dayover' ? 'quota' : reason;
+  return reason === 'dayover' || reason === 'endpoint_quota' ? 'quota' : reason;
 }
 
 /** Only the instance whose answer changed the shared state logs it, so an outage logs once. */
-export function logEffect(log: FastifyBaseLogger, r: EventResult, code: number): void {
+export function logEffect(log: FastifyBaseLogger, r: EventResult, code: number, endpoint: string): void {
   const seconds = Math.ceil(r.ms / 1000);
   if (r.closed) log.info({ upstreamCode: code }, 'upstream credentials accepted again: circuit closed');
   switch (r.effect) {
@@ -46,14 +49,14 @@ export function logEffect(log: FastifyBaseLogger, r: EventResult, code: number):
       break;
     case 'backoff':
       log.warn(
-        { upstreamCode: 302, pauseMs: r.ms, strikes: r.strikes },
-        'upstream rate limited the gateway: upstream calls paused',
+        { upstreamCode: 302, endpoint, pauseMs: r.ms, strikes: r.strikes },
+        `upstream rate limited the gateway on ${endpoint}: its calls paused`,
       );
       break;
     case 'dayover':
       log.warn(
-        { upstreamCode: 303, pauseSeconds: seconds },
-        "upstream's daily quota spent: no upstream calls until its day ends",
+        { upstreamCode: 303, endpoint, pauseSeconds: seconds },
+        `upstream's daily quota for ${endpoint} spent: no calls to it until its day ends`,
       );
       break;
   }

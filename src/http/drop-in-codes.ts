@@ -43,7 +43,11 @@ export const DROP_IN_CODES: readonly DropInCodeRow[] = [
     situation:
       "a daily quota is spent: the gateway's `UPSTREAM_DAILY_QUOTA`, or the upstream's (its 303) (`UPSTREAM_UNAVAILABLE`)",
     matches: (e) =>
-      unavailable(e) && (e.upstreamCode === 303 || e.reason === 'quota' || e.reason === 'dayover'),
+      unavailable(e) &&
+      (e.upstreamCode === 303 ||
+        e.reason === 'quota' ||
+        e.reason === 'endpoint_quota' ||
+        e.reason === 'dayover'),
   },
   {
     code: 301,

@@ -1,6 +1,7 @@
-// Per-caller daily shares of upstream calls (CALLER_UPSTREAM_DAILY). One Redis hash per upstream
-// day, a field per caller bucket, checked and incremented by one script, so instances together
-// never let a caller past its share. While Redis does not answer, each instance lets a caller spend
+// Per-caller daily shares of upstream cost units (CALLER_UPSTREAM_DAILY; a call costs its
+// endpoint's UPSTREAM_ENDPOINT_COST, 1 unless configured). One Redis hash per upstream day, a field
+// per caller bucket, checked and incremented by one script, so instances together never let a
+// caller past its share. While Redis does not answer, each instance lets a caller spend
 // 1/EXPECTED_INSTANCES of what Redis last said was left, and adds what it spent once Redis answers.
 // A charge is taken before the call waits for budget and given back if no call is made.
 import { LRUCache } from 'lru-cache';
@@ -10,14 +11,18 @@ import type { GatewayMetrics } from '../metrics.js';
 import type { RedisConnection } from '../redis/connection.js';
 import type { CallerRef } from './caller-ref.js';
 
-/** ARGV: field (caller bucket), share, ttlMs, unsynced (spent here while Redis was away). Returns {ok 0|1, used}. */
+/**
+ * ARGV: field (caller bucket), share, ttlMs, unsynced (spent here while Redis was away), cost (units
+ * of this call). A call is let through only when all its units fit. Returns {ok 0|1, used}.
+ */
 const CHARGE_LUA = `
 local unsynced = tonumber(ARGV[4])
+local cost = tonumber(ARGV[5] or '1')
 if unsynced > 0 then redis.call('HINCRBY', KEYS[1], ARGV[1], unsynced) end
 local used = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
 local ok = 0
-if used < tonumber(ARGV[2]) then
-  used = redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
+if used + cost <= tonumber(ARGV[2]) then
+  used = redis.call('HINCRBY', KEYS[1], ARGV[1], cost)
   ok = 1
 end
 if ok == 1 or unsynced > 0 then redis.call('PEXPIRE', KEYS[1], ARGV[3]) end
@@ -37,6 +42,7 @@ export interface Receipt {
   day: string;
   bucket: string;
   where: 'redis' | 'local';
+  cost: number;
 }
 
 interface LocalShare {
@@ -54,6 +60,7 @@ type ChargeCommand = (
   share: number,
   ttlMs: number,
   unsynced: number,
+  cost: number,
 ) => Promise<[number, number]>;
 
 export interface CallerSharesOptions {
@@ -92,8 +99,8 @@ export class CallerShares {
     return `${this.o.keyPrefix}share:${day}`;
   }
 
-  /** Takes one call from the caller's share; null when the caller has no share (nothing to give back). */
-  async charge(ref: CallerRef, now = Date.now()): Promise<ChargeResult | null> {
+  /** Takes one call's units from the caller's share; null when the caller has no share (nothing to give back). */
+  async charge(ref: CallerRef, now = Date.now(), cost = 1): Promise<ChargeResult | null> {
     const share = this.shareOf(ref.name, ref.anonymous);
     if (share === null) return null;
     const { dayId: day, msLeft } = this.calendar.at(now);
@@ -113,6 +120,7 @@ export class CallerShares {
           share,
           Math.ceil(msLeft) + SHARE_RETENTION_MS,
           send,
+          cost,
         );
         s.knownUsed = Number(used);
         this.gauge(ref, s.knownUsed, share);
@@ -120,17 +128,18 @@ export class CallerShares {
           s.exhaustedUntil = now + EXHAUSTED_MEMO_MS;
           return { ok: false, used: s.knownUsed, share, retryMs: msLeft };
         }
-        return { ok: true, used: s.knownUsed, share, receipt: { day, bucket: ref.bucket, where: 'redis' } };
+        const receipt: Receipt = { day, bucket: ref.bucket, where: 'redis', cost };
+        return { ok: true, used: s.knownUsed, share, receipt };
       } catch {
         s.unsynced += send; // not counted: kept for the next answer
       }
     }
     const mine = Math.floor(Math.max(0, share - s.knownUsed) / this.o.instances);
     const used = s.knownUsed + s.unsynced * this.o.instances;
-    if (s.unsynced >= mine) return { ok: false, used, share, retryMs: msLeft };
-    s.unsynced++;
-    this.gauge(ref, used + this.o.instances, share);
-    return { ok: true, used: used + 1, share, receipt: { day, bucket: ref.bucket, where: 'local' } };
+    if (s.unsynced + cost > mine) return { ok: false, used, share, retryMs: msLeft };
+    s.unsynced += cost;
+    this.gauge(ref, used + cost * this.o.instances, share);
+    return { ok: true, used: used + cost, share, receipt: { day, bucket: ref.bucket, where: 'local', cost } };
   }
 
   /** Gives a charge back: its call was never made (no budget in time, a pause, shutdown). */
@@ -138,16 +147,16 @@ export class CallerShares {
     const s = this.local.get(r.bucket);
     if (s && s.day === r.day) {
       s.exhaustedUntil = 0;
-      if (r.where === 'local' && s.unsynced > 0) {
-        s.unsynced--;
+      if (r.where === 'local' && s.unsynced >= r.cost) {
+        s.unsynced -= r.cost;
         return;
       }
     }
     if (!this.o.redis?.up) return; // lost: the share errs on the strict side
-    this.o.redis.client.hincrby(this.key(r.day), r.bucket, -1).catch(() => {});
+    this.o.redis.client.hincrby(this.key(r.day), r.bucket, -r.cost).catch(() => {});
   }
 
-  /** Calls charged per bucket on an upstream day, all instances (what Redis holds). */
+  /** Units charged per bucket on an upstream day, all instances (what Redis holds). */
   async usedOn(day: string): Promise<Map<string, number>> {
     const out = new Map<string, number>();
     if (!this.o.redis) {

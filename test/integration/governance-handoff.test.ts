@@ -15,8 +15,10 @@ const ctx: GateContext = {
   dayId: 'd1',
   dayLeftMs: 3_600_000,
   intervalMs: 200,
+  epIntervalMs: 0,
   burst: 1,
   quota: 0,
+  epQuota: 0,
   probeTtlMs: 5000,
 };
 const local = () =>
@@ -43,7 +45,7 @@ describe.each(modes)('schedule handoff (%s)', (mode) => {
   it('Redis -> in-process: the in-process schedule starts after the last shared slot', async () => {
     const gate = shared();
     const verdicts: Verdict[] = [];
-    for (let i = 0; i < 3; i++) verdicts.push(await gate.gate('reserve', ctx, 60_000, 0));
+    for (let i = 0; i < 3; i++) verdicts.push(await gate.gate('e', 'reserve', ctx, 60_000));
     const answeredAt = Date.now();
     // Slots now, +200, +400: the shared tat is 600 ms ahead.
     expect(verdicts.map(waitOf).map((w) => Math.round(w / 100) * 100)).toEqual([0, 200, 400]);
@@ -51,41 +53,47 @@ describe.each(modes)('schedule handoff (%s)', (mode) => {
     expect(last.kind === 'wait' && last.tatAheadMs).toBeGreaterThan(600 - SLACK_MS);
 
     const g = local();
-    g.mirrorTat(answeredAt + (last.kind === 'wait' ? (last.tatAheadMs ?? 0) : 0));
-    const first = g.gate('reserve', answeredAt, ctx, 60_000, 0);
+    g.mirrorTat('e', answeredAt + (last.kind === 'wait' ? (last.tatAheadMs ?? 0) : 0), undefined);
+    const first = g.gate('e', 'reserve', answeredAt, ctx, 60_000, 0);
     expect(waitOf(first)).toBeGreaterThan(600 - SLACK_MS);
     expect(waitOf(first)).toBeLessThanOrEqual(600 + SLACK_MS);
 
     // The periodic status read mirrors it as well (a quiet instance learns of the others' slots).
     const quiet = local();
     const now = Date.now();
-    quiet.applySnapshot(now, await gate.status('d1'), 'd1');
-    expect(waitOf(quiet.gate('reserve', now, ctx, 60_000, 0))).toBeGreaterThan(600 - 2 * SLACK_MS);
+    quiet.applySnapshot(now, await gate.status('d1', ['e']), 'd1');
+    expect(waitOf(quiet.gate('e', 'reserve', now, ctx, 60_000, 0))).toBeGreaterThan(600 - 2 * SLACK_MS);
   });
 
   it('in-process -> Redis: the shared schedule starts after the slots handed out in-process', async () => {
     const g = local();
     const now = Date.now();
-    expect([0, 1, 2].map(() => waitOf(g.gate('reserve', now, ctx, 60_000, 0)))).toEqual([0, 200, 400]);
-    const handoff = g.handoff();
-    expect(handoff).toBe(now + 600);
+    expect([0, 1, 2].map(() => waitOf(g.gate('e', 'reserve', now, ctx, 60_000, 0)))).toEqual([0, 200, 400]);
+    const handoff = g.handoff('e');
+    expect(handoff.account).toBe(now + 600);
 
     const gate = shared();
-    const v = await gate.gate('reserve', ctx, 60_000, 0, handoff - Date.now());
-    g.handedOff(handoff);
+    const handoffMs = handoff.account - Date.now();
+    const v = await gate.gate('e', 'reserve', ctx, 60_000, {
+      calls: 0,
+      handoffMs,
+      epCalls: 0,
+      epHandoffMs: 0,
+    });
+    g.handedOff('e', handoff);
     expect(waitOf(v)).toBeGreaterThan(600 - SLACK_MS);
     expect(waitOf(v)).toBeLessThanOrEqual(600 + SLACK_MS);
-    expect(g.handoff()).toBe(0);
+    expect(g.handoff('e').account).toBe(0);
     // Without a handoff an empty shared schedule would have answered at once.
-    expect(waitOf(await shared().gate('reserve', ctx, 60_000, 0, 0))).toBe(0);
+    expect(waitOf(await shared().gate('e', 'reserve', ctx, 60_000))).toBe(0);
   });
 
   it('keeps a newer in-process reservation that raced the handoff', () => {
     const g = local();
-    g.gate('reserve', 1000, ctx, 60_000, 0);
-    const sent = g.handoff();
-    g.gate('reserve', 1000, ctx, 60_000, 0);
-    g.handedOff(sent);
-    expect(g.handoff()).toBe(1400);
+    g.gate('e', 'reserve', 1000, ctx, 60_000, 0);
+    const sent = g.handoff('e');
+    g.gate('e', 'reserve', 1000, ctx, 60_000, 0);
+    g.handedOff('e', sent);
+    expect(g.handoff('e').account).toBe(1400);
   });
 });

@@ -159,7 +159,7 @@ describe.each(modes)('governor state on Redis (%s)', (mode) => {
       const [a, b] = await instances(mode, 2);
       const redis = mode === 'cluster' ? redisClusterClient() : redisClient();
       cleanup.push(async () => void redis.disconnect());
-      const pttl = () => redis.pttl(`${a!.gov.opts.keyPrefix}{gov}:pause`);
+      const pttl = () => redis.pttl(`${a!.gov.opts.keyPrefix}{gov}:ep:get_author_spread_info:pause`);
 
       a!.gov.afterCall(record(302));
       b!.gov.afterCall(record(302)); // same storm, other instance: not a second strike

@@ -30,8 +30,10 @@ describe('in-process governance (Redis away)', () => {
     dayId: 'd1',
     dayLeftMs: 50_000,
     intervalMs: 100,
+    epIntervalMs: 0,
     burst: 1,
     quota: 0,
+    epQuota: 0,
     probeTtlMs: 5000,
   };
   const gate = () =>
@@ -43,20 +45,24 @@ describe('in-process governance (Redis away)', () => {
 
   it('counts a burst of 302s once, grows on a repeat after the pause and resets on success', () => {
     const g = gate();
-    expect(g.record(0, '302', 302, false, ctx, 0)).toMatchObject({ effect: 'backoff', ms: 1000, strikes: 1 });
-    expect(g.record(10, '302', 302, false, ctx, 0)).toMatchObject({ effect: 'paused', strikes: 1 });
-    expect(g.gate('reserve', 500, ctx, 1000, 0)).toMatchObject({
+    expect(g.record('ep', 0, '302', 302, false, ctx, 0)).toMatchObject({
+      effect: 'backoff',
+      ms: 1000,
+      strikes: 1,
+    });
+    expect(g.record('ep', 10, '302', 302, false, ctx, 0)).toMatchObject({ effect: 'paused', strikes: 1 });
+    expect(g.gate('ep', 'reserve', 500, ctx, 1000, 0)).toMatchObject({
       kind: 'refuse',
       reason: 'backoff',
       retryMs: 500,
     });
-    expect(g.record(1200, '302', 302, false, ctx, 0)).toMatchObject({
+    expect(g.record('ep', 1200, '302', 302, false, ctx, 0)).toMatchObject({
       effect: 'backoff',
       ms: 2000,
       strikes: 2,
     });
-    g.record(3300, 'ok', 0, false, ctx, 0);
-    expect(g.record(3400, '302', 302, false, ctx, 0)).toMatchObject({
+    g.record('ep', 3300, 'ok', 0, false, ctx, 0);
+    expect(g.record('ep', 3400, '302', 302, false, ctx, 0)).toMatchObject({
       effect: 'backoff',
       ms: 1000,
       strikes: 1,
@@ -65,37 +71,37 @@ describe('in-process governance (Redis away)', () => {
 
   it('after a 303 refuses until the day ends, and not the next day', () => {
     const g = gate();
-    g.record(0, '303', 303, false, ctx, 0);
-    expect(g.gate('reserve', 10, ctx, 1000, 0)).toMatchObject({
+    g.record('ep', 0, '303', 303, false, ctx, 0);
+    expect(g.gate('ep', 'reserve', 10, ctx, 1000, 0)).toMatchObject({
       reason: 'dayover',
       retryMs: 50_000,
       code: 303,
     });
-    expect(g.gate('reserve', 10, { ...ctx, dayId: 'd2' }, 1000, 0)).toMatchObject({ kind: 'go' });
+    expect(g.gate('ep', 'reserve', 10, { ...ctx, dayId: 'd2' }, 1000, 0)).toMatchObject({ kind: 'go' });
   });
 
   it('opens the circuit once, lets exactly one probe through after the cool-down, reopens longer on failure', () => {
     const g = gate();
-    expect(g.record(0, 'credential', 601, false, ctx, 0)).toMatchObject({ effect: 'opened', ms: 1000 });
-    expect(g.record(5, 'credential', 601, false, ctx, 0)).toMatchObject({ effect: 'already' });
-    expect(g.gate('reserve', 500, ctx, 1000, 0)).toMatchObject({ reason: 'circuit', code: 601 });
-    expect(g.gate('reserve', 1000, ctx, 1000, 0)).toEqual({ kind: 'go', probe: true, quotaUsed: 0 });
-    expect(g.gate('reserve', 1100, ctx, 1000, 0)).toMatchObject({ reason: 'circuit' });
-    expect(g.record(1150, 'credential', 601, true, ctx, 0)).toMatchObject({
+    expect(g.record('ep', 0, 'credential', 601, false, ctx, 0)).toMatchObject({ effect: 'opened', ms: 1000 });
+    expect(g.record('ep', 5, 'credential', 601, false, ctx, 0)).toMatchObject({ effect: 'already' });
+    expect(g.gate('ep', 'reserve', 500, ctx, 1000, 0)).toMatchObject({ reason: 'circuit', code: 601 });
+    expect(g.gate('ep', 'reserve', 1000, ctx, 1000, 0)).toEqual({ kind: 'go', probe: true, quotaUsed: 0 });
+    expect(g.gate('ep', 'reserve', 1100, ctx, 1000, 0)).toMatchObject({ reason: 'circuit' });
+    expect(g.record('ep', 1150, 'credential', 601, true, ctx, 0)).toMatchObject({
       effect: 'reopened',
       ms: 2000,
       strikes: 2,
     });
-    expect(g.gate('reserve', 3100, ctx, 1000, 0)).toMatchObject({ reason: 'circuit' });
-    expect(g.gate('reserve', 3150, ctx, 1000, 0)).toMatchObject({ kind: 'go', probe: true });
-    expect(g.record(3170, 'ok', 0, true, ctx, 0).closed).toBe(true);
-    expect(g.gate('reserve', 3300, ctx, 1000, 0)).toMatchObject({ kind: 'go', probe: false });
+    expect(g.gate('ep', 'reserve', 3100, ctx, 1000, 0)).toMatchObject({ reason: 'circuit' });
+    expect(g.gate('ep', 'reserve', 3150, ctx, 1000, 0)).toMatchObject({ kind: 'go', probe: true });
+    expect(g.record('ep', 3170, 'ok', 0, true, ctx, 0).closed).toBe(true);
+    expect(g.gate('ep', 'reserve', 3300, ctx, 1000, 0)).toMatchObject({ kind: 'go', probe: false });
   });
 
   it('spends only its share of the quota', () => {
     const g = gate();
     const q = { ...ctx, quota: 10, intervalMs: 1 };
-    const verdicts = [0, 10, 20, 30].map((t) => g.gate('reserve', t, q, 0, 3).kind);
+    const verdicts = [0, 10, 20, 30].map((t) => g.gate('ep', 'reserve', t, q, 0, 3).kind);
     expect(verdicts).toEqual(['go', 'go', 'go', 'refuse']);
   });
 });

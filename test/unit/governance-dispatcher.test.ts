@@ -41,7 +41,7 @@ function timeline(intervalMs: number): Timeline {
       tat = v.tat;
       src.reserved++;
       return v.waitMs > 0
-        ? { kind: 'wait', waitMs: v.waitMs, quotaUsed: 0 }
+        ? { kind: 'wait', waitMs: v.waitMs, next: 'admit', quotaUsed: 0 }
         : { kind: 'go', probe: false, quotaUsed: 0 };
     },
   };
