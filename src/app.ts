@@ -83,7 +83,8 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   app.setValidatorCompiler(fastValidatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
 
-  const metrics = new GatewayMetrics();
+  // The request-duration histogram must reach the longest a request can take: the caller deadline.
+  const metrics = new GatewayMetrics({ longestRequestSeconds: config.CALLER_DEADLINE_MS / 1000 + 1 });
   const windows = {
     freshMs: config.CACHE_FRESH_SECONDS * 1000,
     staleMs: config.CACHE_STALE_SECONDS * 1000,
@@ -142,6 +143,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     windows,
     keyPrefix,
     fetchDeadlineMs: config.UPSTREAM_MAX_WAIT_MS + config.UPSTREAM_TIMEOUT_MS,
+    callerDeadlineMs: config.CALLER_DEADLINE_MS,
     fetch: (params, log, deadline, ticket) =>
       client
         .fetch(
@@ -153,8 +155,8 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
           },
           deadline,
         )
-        .catch((err: unknown) => {
-          throw governor.explain(err);
+        .catch(async (err: unknown) => {
+          throw await governor.explain(err);
         }),
     events: {
       outcome: (outcome, route) => metrics.outcomeSeries(route, outcome).inc(),
@@ -195,7 +197,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     limit: config.AUTH_FAILURES_PER_MINUTE,
     instances: config.EXPECTED_INSTANCES,
   });
-  const readiness = [governor.readiness()];
+  const readiness = [governor.readiness(), governor.endpointReadiness()];
   if (redis) readiness.push({ name: 'redis', check: () => (redis.up ? null : 'Redis is not reachable') });
   if (jwt) readiness.push(jwt.keys.readiness());
   await app.register(errorHandler);
@@ -208,7 +210,11 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   await app.register(purgeRoute);
   await app.register(dropInRoute);
   await app.register(batchRoute, {
-    deadlineMs: config.UPSTREAM_MAX_WAIT_MS + config.UPSTREAM_TIMEOUT_MS + 1000,
+    // A batch answers within the caller deadline too (its items' calls are cut at it).
+    deadlineMs: Math.min(
+      config.UPSTREAM_MAX_WAIT_MS + config.UPSTREAM_TIMEOUT_MS + 1000,
+      config.CALLER_DEADLINE_MS,
+    ),
   });
   await app.register(usageRoute, { tz: config.UPSTREAM_QUOTA_TZ });
   return app;

@@ -70,6 +70,11 @@ export interface SpreadServiceOptions {
   keyPrefix: string;
   /** Longest a fetch may take: budget wait plus the upstream timeout. Followers wait no longer. */
   fetchDeadlineMs: number;
+  /**
+   * Longest a caller waits for a miss (CALLER_DEADLINE_MS), from its arrival. Past it the caller
+   * gets 504 (or a stale answer) while the fetch goes on and fills the cache for its retry.
+   */
+  callerDeadlineMs?: number;
   events?: ServiceEvents;
   /** The clock every freshness rule reads (tests step it instead of sleeping). */
   now?: () => number;
@@ -152,16 +157,8 @@ export class SpreadService {
     }
     try {
       const first = lease === undefined ? undefined : { lease };
-      const entry = await this.load(
-        key,
-        params,
-        log,
-        ticket,
-        opts.force,
-        opts.deadline,
-        first,
-        opts.arrivedAt,
-      );
+      const loading = this.load(key, params, log, ticket, opts.force, opts.deadline, first, opts.arrivedAt);
+      const entry = await this.withinCallerDeadline(loading, opts.arrivedAt);
       if (entry.kind === 'not_found') return this.fail(authorNotFound(), route);
       return this.answer(entry, opts.force ? 'BYPASS' : 'MISS', route);
     } catch (err) {
@@ -179,6 +176,35 @@ export class SpreadService {
       if (!(err instanceof GatewayError && err.code === 'AUTHOR_NOT_FOUND'))
         this.events.outcome?.('ERROR', route);
       throw err;
+    }
+  }
+
+  /**
+   * The load, or a 504 once the caller has waited CALLER_DEADLINE_MS: the load goes on (the
+   * upstream call may already be billed) and caches its answer, so the caller's retry is a hit.
+   */
+  private async withinCallerDeadline(loading: Promise<CacheEntry>, arrivedAt?: number): Promise<CacheEntry> {
+    const limitMs = this.o.callerDeadlineMs;
+    if (limitMs === undefined) return loading;
+    const leftMs = (arrivedAt ?? this.now()) + limitMs - this.now();
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () =>
+          reject(
+            new GatewayError(
+              'UPSTREAM_TIMEOUT',
+              `no upstream answer within this caller's deadline of ${limitMs} ms (CALLER_DEADLINE_MS); the call goes on and its answer will be cached, so retry`,
+            ),
+          ),
+        Math.max(0, leftMs),
+      );
+    });
+    try {
+      return await Promise.race([loading, late]);
+    } finally {
+      clearTimeout(timer);
+      loading.catch(() => {}); // its failure, after the caller's 504, is the load's own business
     }
   }
 
