@@ -4,10 +4,10 @@ import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { serializerCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { type JwtTuning, jwtVerifierFor } from './auth/jwt.js';
+import { CacheService, type Ticket } from './cache/cache-service.js';
 import type { Windows } from './cache/entry.js';
 import { MemoryStore } from './cache/memory-store.js';
 import { RedisCoordinator } from './cache/redis-coordinator.js';
-import { SpreadService, type Ticket } from './cache/spread-service.js';
 import { localCoordinator } from './cache/store.js';
 import { TieredStore } from './cache/tiered-store.js';
 import type { Config } from './config.js';
@@ -35,7 +35,7 @@ import { UpstreamClient, type UpstreamGate } from './upstream/client.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
-    spread: SpreadService;
+    spread: CacheService;
     metrics: GatewayMetrics;
     /** null when neither REDIS_URL nor REDIS_CLUSTER_NODES is set. */
     redis: RedisConnection | null;
@@ -137,7 +137,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
       };
   if (!redis) app.log.warn('REDIS_URL is unset: caching in this process only (fine for one instance)');
 
-  const spread = new SpreadService({
+  const spread = new CacheService({
     store,
     coordinator,
     windows,

@@ -3,9 +3,9 @@
 // (body, age, cache-control) is built once per second and outcome and reused for every request in
 // between (the hot path of a cache hit).
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Answer } from '../cache/cache-service.js';
 import type { OkEntry, Windows } from '../cache/entry.js';
 import { HeldOk, type Rendered } from '../cache/held-entry.js';
-import type { Answer } from '../cache/spread-service.js';
 import type { SpreadParams } from '../upstream/params.js';
 
 function ageSeconds(entry: OkEntry, now = Date.now()): number {

@@ -4,7 +4,7 @@
 // against the caller's pending cap and share; and it answers within one overall deadline.
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import type { Ticket } from '../cache/spread-service.js';
+import type { Ticket } from '../cache/cache-service.js';
 import { GatewayError, upstreamUnavailable } from '../errors.js';
 import { wantsForcedRefresh } from '../http/forced-refresh.js';
 import { mapLimit } from '../http/map-limit.js';

@@ -3,7 +3,7 @@
 // caller's gateway key), the upstream's own body for every outcome (errors: http/drop-in-codes.ts).
 // It shares cache entries with the normalised route (same tuple, same key).
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import type { Answer } from '../cache/spread-service.js';
+import type { Answer } from '../cache/cache-service.js';
 import { wantsForcedRefresh } from '../http/forced-refresh.js';
 import { applyCacheHeaders, dropInAnswer, sendJson } from '../http/present.js';
 import { callerRefOf } from '../plugins/access.js';

@@ -1,6 +1,6 @@
 // GET /v1/authors/:oAuthorId/spread-info: the normalised route.
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import type { Answer } from '../cache/spread-service.js';
+import type { Answer } from '../cache/cache-service.js';
 import { wantsForcedRefresh } from '../http/forced-refresh.js';
 import { applyCacheHeaders, sendJson, spreadInfoAnswer } from '../http/present.js';
 import { callerRefOf } from '../plugins/access.js';

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { allVariants } from '../../src/cache/cache-service.js';
 import { authorKeyPrefix, encodeAuthorId, tupleKey } from '../../src/cache/keys.js';
-import { allVariants } from '../../src/cache/spread-service.js';
 import { spreadQuerySchema } from '../../src/routes/schemas.js';
 import { QUERY_DEFAULTS, type SpreadParams } from '../../src/upstream/params.js';
 

@@ -3,8 +3,8 @@
 // passed on to requests of other callers that waited on it.
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
+import { CacheService, type Ticket } from '../../src/cache/cache-service.js';
 import { MemoryStore } from '../../src/cache/memory-store.js';
-import { SpreadService, type Ticket } from '../../src/cache/spread-service.js';
 import { localCoordinator } from '../../src/cache/store.js';
 import { callerRef } from '../../src/limits/caller-ref.js';
 import { callerRefusal } from '../../src/limits/caller-refusal.js';
@@ -27,7 +27,7 @@ function service(refuse: Set<string>) {
   const served: Array<[string, boolean]> = [];
   const refused: string[] = [];
   const store = new MemoryStore(100);
-  const spread = new SpreadService({
+  const spread = new CacheService({
     store,
     coordinator: localCoordinator,
     windows: { freshMs: 60_000, staleMs: 60_000, notFoundMs: 60_000 },

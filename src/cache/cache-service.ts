@@ -62,7 +62,7 @@ export interface ServiceEvents {
   refused?(caller: CallerRef, reason: CallerRefusalReason): void;
 }
 
-export interface SpreadServiceOptions {
+export interface CacheServiceOptions {
   store: CacheStore;
   coordinator: Coordinator;
   fetch: UpstreamFetcher;
@@ -86,14 +86,14 @@ const FOLLOWER_MARGIN_MS = 1000;
 /** How long a failed call's end is remembered for requests that arrived before it. */
 const FAILED_CALL_MEMORY_MS = 10_000;
 
-export class SpreadService {
+export class CacheService {
   private readonly inflight = new Map<string, Promise<CacheEntry>>();
   /** Calls that failed lately, by key: when they ended and with what. */
   private readonly failed = new Map<string, { at: number; error: unknown }>();
   private readonly events: ServiceEvents;
   private readonly now: () => number;
 
-  constructor(private readonly o: SpreadServiceOptions) {
+  constructor(private readonly o: CacheServiceOptions) {
     this.events = o.events ?? {};
     this.now = o.now ?? Date.now;
   }

@@ -1,12 +1,12 @@
-// The cache rules of SpreadService on a stepped clock: hit, stale-while-revalidate, stale-if-error,
+// The cache rules of CacheService on a stepped clock: hit, stale-while-revalidate, stale-if-error,
 // not found, single flight (in process and across instances), forced refresh, purge and expiry.
 // No Redis and no sleeping: the store is the in-process one, the coordinator an in-memory twin of
 // the Redis lease, the upstream a fetch whose answers the test releases.
 import pino from 'pino';
 import { beforeEach, describe, expect, it } from 'vitest';
+import { type CacheOutcome, CacheService } from '../../src/cache/cache-service.js';
 import type { Windows } from '../../src/cache/entry.js';
 import { MemoryStore } from '../../src/cache/memory-store.js';
-import { type CacheOutcome, SpreadService } from '../../src/cache/spread-service.js';
 import { type Coordinator, localCoordinator, type SharedOutcome } from '../../src/cache/store.js';
 import { GatewayError } from '../../src/errors.js';
 import { callerRef } from '../../src/limits/caller-ref.js';
@@ -87,7 +87,7 @@ function service(o: { store?: MemoryStore; coordinator?: Coordinator; upstream: 
   const outcomes: string[] = [];
   const coalesced: string[] = [];
   const revalidated: boolean[] = [];
-  const svc = new SpreadService({
+  const svc = new CacheService({
     store: o.store ?? new MemoryStore(100, now),
     coordinator: o.coordinator ?? localCoordinator,
     fetch: o.upstream.fetch,
@@ -105,11 +105,11 @@ function service(o: { store?: MemoryStore; coordinator?: Coordinator; upstream: 
 }
 
 const CALLER = callerRef({ name: 'svc', anonymous: false }, 'caller:svc');
-const get = (svc: SpreadService, p = params(), force = false) => svc.get(p, { log, force, caller: CALLER });
+const get = (svc: CacheService, p = params(), force = false) => svc.get(p, { log, force, caller: CALLER });
 const outcomeOf = async (p: Promise<{ outcome: CacheOutcome }>) => (await p).outcome;
 const settle = () => new Promise((r) => setImmediate(r));
 
-describe('SpreadService cache rules', () => {
+describe('CacheService cache rules', () => {
   let up: FakeUpstream;
   beforeEach(() => {
     clock = 1_700_000_000_000;
