@@ -2,6 +2,7 @@
 // one line naming the variable.
 import { isIP } from 'node:net';
 import { z } from 'zod';
+import { CATALOGUE, SPREAD_INFO } from './catalogue/index.js';
 
 const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'])
@@ -164,7 +165,7 @@ const endpointPairs = (what: string, value: z.ZodType<number>, allowDefault: boo
       .split(',')
       .map((p) => p.trim())
       .filter(Boolean)) {
-      const m = /^([a-z][a-z0-9_]{0,127})\s*=\s*(\S+)$/.exec(part);
+      const m = /^([a-z][a-z0-9_-]{0,127})\s*=\s*(\S+)$/.exec(part);
       const name = m?.[1];
       const n = m ? value.safeParse(m[2]) : undefined;
       if (!m || name === undefined || !n?.success) {
@@ -309,6 +310,7 @@ export function loadConfig(
       'invalid configuration: API_KEYS: required with NODE_ENV=production (or JWT_JWKS_URL for user tokens, or ALLOW_ANONYMOUS=true to let anyone call)',
     );
   }
+  checkEndpointNames(config);
   const names = new Set<string>();
   for (const { name } of [...config.API_KEYS, ...config.ADMIN_API_KEYS]) {
     if (names.has(name))
@@ -316,6 +318,22 @@ export function loadConfig(
     names.add(name);
   }
   return config;
+}
+
+/** Per-endpoint settings must name catalogued endpoints: a typo would silently govern nothing. */
+function checkEndpointNames(config: Config): void {
+  for (const v of [
+    'UPSTREAM_ENDPOINT_MAX_RPS',
+    'UPSTREAM_ENDPOINT_DAILY_QUOTA',
+    'UPSTREAM_ENDPOINT_COST',
+  ] as const) {
+    for (const name of config[v].byName.keys()) {
+      if (CATALOGUE.byName(name)) continue;
+      throw new ConfigError(
+        `invalid configuration: ${v}: "${name}" is not an endpoint of the catalogue (names are the upstream path's last segment before its version, e.g. ${SPREAD_INFO})`,
+      );
+    }
+  }
 }
 
 /** JWT settings come as a set; keys fetched over plain HTTP could be swapped on the way. */

@@ -99,6 +99,33 @@ describe('CALLER_UPSTREAM_DAILY', () => {
   });
 });
 
+describe('per-endpoint governance', () => {
+  it('reads endpoint=N pairs (catalogued names, hyphens too) and default=N; unset is none', () => {
+    const c = loadConfig({
+      UPSTREAM_ENDPOINT_MAX_RPS: 'get_author_base_info=1, get-kol-info=0.5, default=3',
+      UPSTREAM_ENDPOINT_DAILY_QUOTA: 'get_author_base_info=500',
+      UPSTREAM_ENDPOINT_COST: 'get_author_spread_info=2',
+    });
+    expect([...c.UPSTREAM_ENDPOINT_MAX_RPS.byName]).toEqual([
+      ['get_author_base_info', 1],
+      ['get-kol-info', 0.5],
+    ]);
+    expect(c.UPSTREAM_ENDPOINT_MAX_RPS.others).toBe(3);
+    expect(c.UPSTREAM_ENDPOINT_DAILY_QUOTA.byName.get('get_author_base_info')).toBe(500);
+    expect(c.UPSTREAM_ENDPOINT_COST.byName.get('get_author_spread_info')).toBe(2);
+    const none = loadConfig({});
+    expect(none.UPSTREAM_ENDPOINT_MAX_RPS.byName.size).toBe(0);
+    expect(none.UPSTREAM_ENDPOINT_MAX_RPS.others).toBeNull();
+    expect(none.CALLER_DEADLINE_MS).toBe(50_000);
+  });
+
+  it('names the variable and the unknown endpoint', () => {
+    expect(configError({ UPSTREAM_ENDPOINT_COST: 'get_author_spred_info=2' })).toMatch(
+      /^invalid configuration: UPSTREAM_ENDPOINT_COST: "get_author_spred_info" is not an endpoint of the catalogue/,
+    );
+  });
+});
+
 describe('bad values', () => {
   const cases: Array<[string, string]> = [
     ['PORT', 'abc'],
@@ -124,6 +151,15 @@ describe('bad values', () => {
     ['CALLER_UPSTREAM_DAILY', 'etl=10,etl=20'],
     ['CALLER_UPSTREAM_DAILY', '*=1,*=2'],
     ['CALLER_MAX_PENDING_UPSTREAM', '0'],
+    ['UPSTREAM_ENDPOINT_MAX_RPS', 'get_author_base_info'],
+    ['UPSTREAM_ENDPOINT_MAX_RPS', 'get_author_base_info=0'],
+    ['UPSTREAM_ENDPOINT_MAX_RPS', 'default=1,default=2'],
+    ['UPSTREAM_ENDPOINT_MAX_RPS', 'get_author_base_infoo=1'],
+    ['UPSTREAM_ENDPOINT_DAILY_QUOTA', 'default=10'],
+    ['UPSTREAM_ENDPOINT_DAILY_QUOTA', 'get_author_base_info=1.5'],
+    ['UPSTREAM_ENDPOINT_COST', 'get_author_base_info=0'],
+    ['UPSTREAM_ENDPOINT_COST', 'no_such_endpoint=2'],
+    ['CALLER_DEADLINE_MS', '10'],
   ];
 
   it.each(cases)('%s=%s stops start-up with one line naming it', (name, value) => {
