@@ -11,6 +11,7 @@ import { RedisCoordinator } from './cache/redis-coordinator.js';
 import { localCoordinator } from './cache/store.js';
 import { TieredStore } from './cache/tiered-store.js';
 import type { Config } from './config.js';
+import { endpointBudget, SPREAD_INFO_ENDPOINT } from './governance/endpoint-budgets.js';
 import { type GovernorTuning, UpstreamGovernor } from './governance/governor.js';
 import { clientErrorHandler, earlyAnswerClosePlugin, httpServerOptions } from './http/connections.js';
 import { fastValidatorCompiler } from './http/fast-validation.js';
@@ -116,6 +117,8 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     keyPrefix,
     ...overrides.governor,
   });
+  // Cost units of one spread-info call (the catalogue's serving passes each endpoint's own).
+  const spreadCost = endpointBudget(config, SPREAD_INFO_ENDPOINT).cost;
   const usage = new CallerUsage({ metrics, redis, keyPrefix, tz: config.UPSTREAM_QUOTA_TZ, log: app.log });
   /** The gate of one request's calls: its caller's turns, pending cap and share; marks its ticket. */
   const gateFor = (ticket: Ticket): UpstreamGate => {
@@ -151,7 +154,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
           gateFor(ticket),
           (r) => {
             logUpstreamCall(log, metrics, r);
-            usage.call(ticket.caller, r.billed);
+            usage.call(ticket.caller, r.billed, spreadCost);
           },
           deadline,
         )

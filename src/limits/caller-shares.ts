@@ -52,6 +52,8 @@ interface LocalShare {
   /** What Redis last said this caller had used today. */
   knownUsed: number;
   exhaustedUntil: number;
+  /** The cost that did not fit: a cheaper call may still fit in what is left. */
+  exhaustedCost: number;
 }
 
 type ChargeCommand = (
@@ -106,10 +108,11 @@ export class CallerShares {
     const { dayId: day, msLeft } = this.calendar.at(now);
     let s = this.local.get(ref.bucket);
     if (!s || s.day !== day) {
-      s = { day, unsynced: 0, knownUsed: 0, exhaustedUntil: 0 };
+      s = { day, unsynced: 0, knownUsed: 0, exhaustedUntil: 0, exhaustedCost: 0 };
       this.local.set(ref.bucket, s);
     }
-    if (now < s.exhaustedUntil) return { ok: false, used: s.knownUsed, share, retryMs: msLeft };
+    if (now < s.exhaustedUntil && cost >= s.exhaustedCost)
+      return { ok: false, used: s.knownUsed, share, retryMs: msLeft };
     if (this.command && this.o.redis?.up) {
       const send = s.unsynced;
       s.unsynced = 0;
@@ -126,6 +129,7 @@ export class CallerShares {
         this.gauge(ref, s.knownUsed, share);
         if (Number(ok) !== 1) {
           s.exhaustedUntil = now + EXHAUSTED_MEMO_MS;
+          s.exhaustedCost = cost;
           return { ok: false, used: s.knownUsed, share, retryMs: msLeft };
         }
         const receipt: Receipt = { day, bucket: ref.bucket, where: 'redis', cost };

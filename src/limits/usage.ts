@@ -15,6 +15,7 @@ export type UsageCounter =
   | 'cacheHits'
   | 'upstreamCalls'
   | 'billedCalls'
+  | 'upstreamUnits'
   | `refused.${CallerRefusalReason}`;
 
 export const USAGE_RETENTION_DAYS = 35;
@@ -77,11 +78,12 @@ export class CallerUsage {
     }
   }
 
-  /** One upstream call (attempt) made for `ref`. */
-  call(ref: CallerRef, billed: boolean): void {
+  /** One upstream call (attempt) made for `ref`, of `units` cost units. */
+  call(ref: CallerRef, billed: boolean, units = 1): void {
     const s = this.bound(ref.label);
     (billed ? s.billed : s.calls).inc();
     this.add(ref.name, 'upstreamCalls');
+    this.add(ref.name, 'upstreamUnits', units);
     if (billed) this.add(ref.name, 'billedCalls');
   }
 

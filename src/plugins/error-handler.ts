@@ -6,16 +6,20 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import fp from 'fastify-plugin';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import type { z } from 'zod';
-import { ERROR_CODES, ERRORS, type ErrorCode, GatewayError } from '../errors.js';
+import { ERROR_CODES, ERRORS, type ErrorCode, type ErrorReason, GatewayError } from '../errors.js';
 import { dropInErrorJson } from '../http/drop-in-codes.js';
 import { appendVary, CALLER_VARY, JSON_TYPE } from '../http/present.js';
-import { CallerRefusal, type CallerRefusalReason } from '../limits/caller-refusal.js';
+import { CallerRefusal } from '../limits/caller-refusal.js';
 import type { errorResponseSchema } from '../routes/schemas.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
-    /** Why the caller's own limits refused this request (its completion line says so), or null. */
-    refused: CallerRefusalReason | null;
+    /**
+     * Why the request was refused (its completion line says so), or null: the caller's own limits
+     * (rate, daily_share, pending, credentials) or the gateway's upstream governance (backoff,
+     * circuit, dayover, quota, endpoint_quota, rate).
+     */
+    refused: ErrorReason | null;
   }
   interface FastifyContextConfig {
     /** 'upstream': errors are answered in the upstream's envelope (HTTP 200, business code). */
@@ -128,6 +132,7 @@ async function errorHandlerPlugin(app: FastifyInstance) {
   app.setErrorHandler((err: unknown, request: FastifyRequest, reply: FastifyReply) => {
     const gw = toGatewayError(err);
     if (err instanceof CallerRefusal) request.refused = err.reason;
+    else if (err instanceof GatewayError && err.reason !== undefined) request.refused = err.reason;
     if (gw.statusCode >= 500 && !(err instanceof GatewayError)) {
       request.log.error({ err }, 'unhandled error');
     }

@@ -36,6 +36,9 @@ const callerUsageSchema = z.object({
   cacheHits: count('Requests answered without an upstream call made for them: hits, stale, coalesced.'),
   upstreamCalls: count('Upstream calls (attempts) charged to this caller: its requests made them.'),
   billedCalls: count('Of those, the ones the upstream bills (codes 0 and 201).'),
+  upstreamUnits: count(
+    "Cost units of those calls (each call costs its endpoint's UPSTREAM_ENDPOINT_COST, 1 unless set).",
+  ),
   refused: z
     .object(
       Object.fromEntries(
@@ -45,13 +48,15 @@ const callerUsageSchema = z.object({
     .describe('429 answers by reason: rate (CALLER_RATE_LIMIT), daily_share, pending, credentials.'),
   share: z
     .object({
-      limit: count("The caller's CALLER_UPSTREAM_DAILY share (for anonymous callers: each address's)."),
-      used: count('Upstream calls charged against it that day (anonymous: all addresses together).'),
+      limit: count(
+        "The caller's CALLER_UPSTREAM_DAILY share in cost units (for anonymous callers: each address's).",
+      ),
+      used: count('Cost units charged against it that day (anonymous: all addresses together).'),
       left: z
         .number()
         .int()
         .nullable()
-        .describe('What is left of it (null for anonymous callers: per address).'),
+        .describe('Units left of it (null for anonymous callers: per address).'),
     })
     .nullable()
     .describe('null when the caller has no share.'),
@@ -88,6 +93,7 @@ export function usageRows(
       cacheHits: n('cacheHits'),
       upstreamCalls: n('upstreamCalls'),
       billedCalls: n('billedCalls'),
+      upstreamUnits: n('upstreamUnits'),
       refused: Object.fromEntries(
         CALLER_REFUSAL_REASONS.map((r) => [r, n(`refused.${r}`)]),
       ) as CallerUsageRow['refused'],
