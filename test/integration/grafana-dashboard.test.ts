@@ -133,7 +133,7 @@ describe('Grafana dashboard', () => {
     expect(problems('1 + 1', known)).toEqual(['names no metric']);
   });
 
-  it('covers what an operator asks: requests, latency, cache, upstream spend, budget, callers, Redis, circuit', () => {
+  it('covers what an operator asks: requests, latency, cache, upstream spend, budget, per-endpoint pauses, callers, Redis, circuit', () => {
     const used = new Set(dashboardQueries(dashboard).flatMap((q) => selectors(q.expr).map((s) => s.metric)));
     for (const m of [
       'gateway_http_requests_total',
@@ -145,6 +145,10 @@ describe('Grafana dashboard', () => {
       'gateway_upstream_budget_wait_seconds_bucket',
       'gateway_upstream_refusals_total',
       'gateway_upstream_circuit_state',
+      'gateway_upstream_endpoint_state',
+      'gateway_upstream_endpoint_pause_seconds',
+      'gateway_upstream_endpoint_quota_remaining',
+      'gateway_upstream_endpoint_budget_rps',
       'gateway_redis_up',
       'gateway_caller_requests_total',
       'gateway_caller_cache_hits_total',
