@@ -10,8 +10,9 @@ import { MemoryStore } from './cache/memory-store.js';
 import { RedisCoordinator } from './cache/redis-coordinator.js';
 import { localCoordinator } from './cache/store.js';
 import { TieredStore } from './cache/tiered-store.js';
+import { freshnessFor } from './catalogue/freshness.js';
 import type { Config } from './config.js';
-import { endpointBudget, SPREAD_INFO_ENDPOINT } from './governance/endpoint-budgets.js';
+import { endpointBudget } from './governance/endpoint-budgets.js';
 import { type GovernorTuning, UpstreamGovernor } from './governance/governor.js';
 import { clientErrorHandler, earlyAnswerClosePlugin, httpServerOptions } from './http/connections.js';
 import { fastValidatorCompiler } from './http/fast-validation.js';
@@ -28,6 +29,7 @@ import openapi from './plugins/openapi.js';
 import { createRedisClient, RedisConnection, SUBSCRIBER } from './redis/connection.js';
 import batchRoute from './routes/batch.js';
 import dropInRoute from './routes/drop-in.js';
+import familyRoutes from './routes/family.js';
 import purgeRoute from './routes/purge.js';
 import spreadInfoRoute from './routes/spread-info.js';
 import usageRoute from './routes/usage.js';
@@ -117,12 +119,11 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     keyPrefix,
     ...overrides.governor,
   });
-  // Cost units of one spread-info call (the catalogue's serving passes each endpoint's own).
-  const spreadCost = endpointBudget(config, SPREAD_INFO_ENDPOINT).cost;
   const usage = new CallerUsage({ metrics, redis, keyPrefix, tz: config.UPSTREAM_QUOTA_TZ, log: app.log });
-  /** The gate of one request's calls: its caller's turns, pending cap and share; marks its ticket. */
-  const gateFor = (ticket: Ticket): UpstreamGate => {
-    const inner = overrides.upstreamGate ?? governor.forCaller(ticket.caller);
+  /** The gate of one request's calls to one endpoint: its caller's turns, pending cap and share in
+   *  that endpoint's queue; marks its ticket. */
+  const gateFor = (ticket: Ticket, endpoint: string): UpstreamGate => {
+    const inner = overrides.upstreamGate ?? governor.forCaller(ticket.caller, endpoint);
     return {
       beforeCall: async (deadline) => {
         await inner.beforeCall(deadline);
@@ -147,20 +148,28 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     keyPrefix,
     fetchDeadlineMs: config.UPSTREAM_MAX_WAIT_MS + config.UPSTREAM_TIMEOUT_MS,
     callerDeadlineMs: config.CALLER_DEADLINE_MS,
-    fetch: (params, log, deadline, ticket) =>
-      client
+    windowsFor: freshnessFor({
+      base: windows,
+      overrides: config.ENDPOINT_FRESH_SECONDS,
+      tz: config.UPSTREAM_QUOTA_TZ,
+    }),
+    fetch: (call, log, deadline, ticket) => {
+      const endpoint = call.spec.name;
+      const cost = endpointBudget(config, endpoint).cost;
+      return client
         .fetch(
-          params,
-          gateFor(ticket),
+          call,
+          gateFor(ticket, endpoint),
           (r) => {
             logUpstreamCall(log, metrics, r);
-            usage.call(ticket.caller, r.billed, spreadCost);
+            usage.call(ticket.caller, r.billed, cost);
           },
           deadline,
         )
         .catch(async (err: unknown) => {
-          throw await governor.explain(err);
-        }),
+          throw await governor.explain(err, endpoint);
+        });
+    },
     events: {
       outcome: (outcome, route) => metrics.outcomeSeries(route, outcome).inc(),
       coalesced: (scope) => {
@@ -212,6 +221,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   await app.register(spreadInfoRoute);
   await app.register(purgeRoute);
   await app.register(dropInRoute);
+  await app.register(familyRoutes);
   await app.register(batchRoute, {
     // A batch answers within the caller deadline too (its items' calls are cut at it).
     deadlineMs: Math.min(

@@ -1,6 +1,8 @@
 // The request path for one parameter tuple: cache, stale rules and single flight in front of the
 // upstream. Every route (normalised, drop-in, batch) goes through get(), so all share one cache.
 import type { FastifyBaseLogger } from 'fastify';
+import type { EndpointCall } from '../catalogue/call.js';
+import { authorIndexKey } from '../catalogue/keys.js';
 import { authorNotFound, GatewayError, type SerializedGatewayError } from '../errors.js';
 import type { CallerRef } from '../limits/caller-ref.js';
 import { CallerRefusal, type CallerRefusalReason, isCallerRefusal } from '../limits/caller-refusal.js';
@@ -9,7 +11,7 @@ import { upstreamTimeout } from '../upstream/codes.js';
 import { FLOW_TYPES, PLATFORMS, RANGES, type SpreadParams, VIDEO_TYPES } from '../upstream/params.js';
 import { type CacheEntry, freshness, type OkEntry, ttlSeconds, type Windows } from './entry.js';
 import { hold } from './held-entry.js';
-import { tupleKey } from './keys.js';
+import { authorKeyPrefix, tupleKey } from './keys.js';
 import type { CacheStore, Coordinator, Lease } from './store.js';
 
 export type CacheOutcome = 'HIT' | 'MISS' | 'STALE' | 'REVALIDATED' | 'BYPASS';
@@ -29,7 +31,7 @@ export interface Ticket {
 }
 
 type UpstreamFetcher = (
-  params: SpreadParams,
+  call: EndpointCall,
   log: FastifyBaseLogger,
   deadline: number,
   ticket: Ticket,
@@ -78,6 +80,8 @@ export interface CacheServiceOptions {
   events?: ServiceEvents;
   /** The clock every freshness rule reads (tests step it instead of sleeping). */
   now?: () => number;
+  /** The windows of one endpoint's answers (its freshness class); `windows` when absent. */
+  windowsFor?: (call: EndpointCall) => Windows;
 }
 
 /** Slack for a follower on another instance: the holder's write and notice arrive just after its deadline. */
@@ -98,30 +102,32 @@ export class CacheService {
     this.now = o.now ?? Date.now;
   }
 
-  get windows(): Windows {
-    return this.o.windows;
+  /** The windows of this endpoint's answers. */
+  windowsFor(call: EndpointCall): Windows {
+    return this.o.windowsFor?.(call) ?? this.o.windows;
   }
 
-  keyFor(params: SpreadParams): string {
-    return this.o.keyPrefix + tupleKey(params);
+  keyFor(call: EndpointCall): string {
+    return this.o.keyPrefix + call.key;
   }
 
   /**
    * A fresh answer this process holds, without any I/O (no promise: the cache-hit path), or
    * undefined when get() must decide (absent, stale, not found, or only Redis knows).
    */
-  peek(params: SpreadParams, caller: CallerRef, route = 'spread-info'): Answer | undefined {
-    const entry = this.o.store.peek(this.keyFor(params));
-    if (entry?.kind !== 'ok' || freshness(entry, this.o.windows, this.now()) !== 'fresh') return undefined;
+  peek(call: EndpointCall, caller: CallerRef, route = 'spread-info'): Answer | undefined {
+    const entry = this.o.store.peek(this.keyFor(call));
+    if (entry?.kind !== 'ok' || freshness(entry, this.windowsFor(call), this.now()) !== 'fresh')
+      return undefined;
     this.events.served?.(caller, true);
     return this.answer(entry, 'HIT', route);
   }
 
-  async get(params: SpreadParams, opts: GetOptions): Promise<Answer> {
+  async get(call: EndpointCall, opts: GetOptions): Promise<Answer> {
     const ticket = opts.ticket ?? { caller: opts.caller, called: false };
     let answered = false;
     try {
-      const a = await this.resolve(params, opts, ticket);
+      const a = await this.resolve(call, opts, ticket);
       answered = true;
       return a;
     } catch (err) {
@@ -133,15 +139,16 @@ export class CacheService {
     }
   }
 
-  private async resolve(params: SpreadParams, opts: GetOptions, ticket: Ticket): Promise<Answer> {
+  private async resolve(call: EndpointCall, opts: GetOptions, ticket: Ticket): Promise<Answer> {
     const { log } = opts;
     const route = opts.route ?? 'spread-info';
-    const key = this.keyFor(params);
+    const key = this.keyFor(call);
+    const windows = this.windowsFor(call);
     let cached: CacheEntry | undefined;
     let lease: Lease | null | undefined;
     if (!opts.force) {
       ({ entry: cached, lease } = await this.read(key, this.leaseMs(opts.deadline), opts.arrivedAt));
-      const f = cached && freshness(cached, this.o.windows, this.now());
+      const f = cached && freshness(cached, windows, this.now());
       // A lease taken with the read (the shared tier had nothing) but an answer after all (a copy
       // put back into a restarted Redis): nobody will call the upstream under it.
       if (lease && cached && f !== 'expired') void lease.release({ ok: true });
@@ -151,13 +158,13 @@ export class CacheService {
       }
       if (cached?.kind === 'ok' && f === 'stale') {
         // Charged to the caller whose request found the entry stale.
-        this.revalidate(key, params, log, opts.caller);
+        this.revalidate(key, call, log, opts.caller);
         return this.answer(cached, 'STALE', route);
       }
     }
     try {
       const first = lease === undefined ? undefined : { lease };
-      const loading = this.load(key, params, log, ticket, opts.force, opts.deadline, first, opts.arrivedAt);
+      const loading = this.load(key, call, log, ticket, opts.force, opts.deadline, first, opts.arrivedAt);
       const entry = await this.withinCallerDeadline(loading, opts.arrivedAt);
       if (entry.kind === 'not_found') return this.fail(authorNotFound(), route);
       return this.answer(entry, opts.force ? 'BYPASS' : 'MISS', route);
@@ -165,7 +172,7 @@ export class CacheService {
       // The caller's own share or pending cap: a stale answer serves as for upstream failures.
       if (err instanceof GatewayError && (err.staleable || isCallerRefusal(err))) {
         const stale = cached ?? (await this.o.store.get(key));
-        if (stale?.kind === 'ok' && freshness(stale, this.o.windows, this.now()) !== 'expired') {
+        if (stale?.kind === 'ok' && freshness(stale, windows, this.now()) !== 'expired') {
           log.warn(
             { err: { code: err.code, upstreamCode: err.upstreamCode }, key },
             'upstream failed; answering stale',
@@ -244,13 +251,35 @@ export class CacheService {
 
   /** Forgets every variant of an author (there are only 64, so no KEYS or SCAN is needed). */
   purge(oAuthorId: string): Promise<number> {
-    return this.o.store.delete(allVariants(oAuthorId).map((p) => this.keyFor(p)));
+    return this.o.store.delete(allVariants(oAuthorId).map((p) => this.o.keyPrefix + tupleKey(p)));
+  }
+
+  /**
+   * Forgets an author on every endpoint and every instance: spread-info's variants, the keys its
+   * index lists (free-form parameters cannot be listed as variants), and any copy held here.
+   */
+  async purgeAuthor(oAuthorId: string): Promise<number> {
+    const { store, keyPrefix } = this.o;
+    const indexKey = keyPrefix + authorIndexKey(oAuthorId);
+    const keys = new Set(allVariants(oAuthorId).map((p) => keyPrefix + tupleKey(p)));
+    for (const k of (await store.indexed?.(indexKey)) ?? []) keys.add(k);
+    for (const k of store.keysWithPrefix(keyPrefix + authorKeyPrefix(oAuthorId))) keys.add(k);
+    keys.delete(indexKey);
+    const deleted = await store.delete([...keys]);
+    if (store.indexed) await store.delete([indexKey]);
+    return deleted;
+  }
+
+  private async indexByAuthor(call: EndpointCall, key: string, ttl: number): Promise<void> {
+    const param = call.spec.authorParam;
+    const author = param === undefined ? undefined : call.tuple[param];
+    if (author !== undefined) await this.o.store.index?.(this.o.keyPrefix + authorIndexKey(author), key, ttl);
   }
 
   /** In-process single flight: one promise per key, however many requests ask. */
   private async load(
     key: string,
-    params: SpreadParams,
+    call: EndpointCall,
     log: FastifyBaseLogger,
     ticket: Ticket,
     force = false,
@@ -280,7 +309,7 @@ export class CacheService {
       this.events.coalesced?.('local');
       throw failure;
     }
-    const p = this.loadShared(key, params, log, ticket, force, until, first).then(
+    const p = this.loadShared(key, call, log, ticket, force, until, first).then(
       (entry) => {
         this.inflight.delete(key);
         this.failed.delete(key);
@@ -300,7 +329,7 @@ export class CacheService {
   /** Cross-instance single flight: the lease holder calls the upstream, the others wait for it. */
   private async loadShared(
     key: string,
-    params: SpreadParams,
+    call: EndpointCall,
     log: FastifyBaseLogger,
     ticket: Ticket,
     force: boolean,
@@ -308,6 +337,7 @@ export class CacheService {
     first?: { lease: Lease | null },
   ): Promise<CacheEntry> {
     const deadline = Math.min(this.now() + this.o.fetchDeadlineMs, until);
+    const windows = this.windowsFor(call);
     // A holder that dies leaves its lease to expire; then one waiter takes over. Bounded turns.
     for (let turn = 0; turn < 3; turn++) {
       // Another instance may have refreshed the key between our read and our lease: the lease and
@@ -322,11 +352,11 @@ export class CacheService {
             ]);
       if (lease) {
         try {
-          if (done && freshness(done, this.o.windows, this.now()) === 'fresh') {
+          if (done && freshness(done, windows, this.now()) === 'fresh') {
             await lease.release({ ok: true });
             return done;
           }
-          const res = await this.o.fetch(params, log, deadline, ticket);
+          const res = await this.o.fetch(call, log, deadline, ticket);
           const entry: CacheEntry =
             res.kind === 'ok'
               ? {
@@ -340,9 +370,11 @@ export class CacheService {
               : { kind: 'not_found', fetchedAt: this.now(), requestId: res.requestId };
           // Together too, the entry first: a waiter woken by the release reads it.
           const held = hold(entry);
+          const ttl = ttlSeconds(held, windows);
           await Promise.all([
-            this.o.store.set(key, held, ttlSeconds(held, this.o.windows)),
+            this.o.store.set(key, held, ttl),
             lease.release({ ok: true }),
+            this.indexByAuthor(call, key, ttl),
           ]);
           return held;
         } catch (err) {
@@ -360,7 +392,7 @@ export class CacheService {
         if (!outcome.ok && outcome.error.code === 'RATE_LIMITED') continue;
         if (!outcome.ok) throw GatewayError.fromJSON(outcome.error);
         const entry = await this.o.store.get(key, { skipL1: true });
-        if (entry && freshness(entry, this.o.windows, this.now()) === 'fresh') return entry;
+        if (entry && freshness(entry, windows, this.now()) === 'fresh') return entry;
       }
       if (this.now() >= deadline) break;
     }
@@ -385,9 +417,9 @@ export class CacheService {
   }
 
   /** Stale-while-revalidate: one background refresh per key (the lease makes it one across instances). */
-  private revalidate(key: string, params: SpreadParams, log: FastifyBaseLogger, caller: CallerRef): void {
+  private revalidate(key: string, call: EndpointCall, log: FastifyBaseLogger, caller: CallerRef): void {
     if (this.inflight.has(key)) return;
-    this.load(key, params, log, { caller, called: false }).then(
+    this.load(key, call, log, { caller, called: false }).then(
       () => this.events.revalidated?.(true),
       (err: unknown) => {
         this.events.revalidated?.(false);

@@ -201,7 +201,7 @@ export class UpstreamGovernor implements UpstreamGate {
     return refusalError(v.reason, v.retryMs, v.code);
   }
 
-  afterCall(record: UpstreamCallRecord, endpoint = SPREAD_INFO_ENDPOINT): void {
+  afterCall(record: UpstreamCallRecord, endpoint = record.endpoint): void {
     const event = eventOf(record.code);
     const isProbe = this.isProbe(record);
     if ((event === 'other' || event === 'nocode') && !isProbe) return;

@@ -2,9 +2,11 @@
 // coalescing, budget and stale rules as the single route, answered per item in the order given. It
 // counts as what it is: its distinct items against the caller's request limit, each upstream call
 // against the caller's pending cap and share; and it answers within one overall deadline.
+
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Ticket } from '../cache/cache-service.js';
+import { spreadInfoCall } from '../catalogue/call.js';
 import { GatewayError, upstreamUnavailable } from '../errors.js';
 import { wantsForcedRefresh } from '../http/forced-refresh.js';
 import { mapLimit } from '../http/map-limit.js';
@@ -124,7 +126,7 @@ const batchRoute: FastifyPluginAsyncZod<BatchRouteOptions> = async (app, opts) =
       /** Items refused by the caller's own limits, by reason: one log line per reason for the batch. */
       const refusedItems = new Map<CallerRefusalReason, number>();
       const keys = request.body.items.map((item) => {
-        const key = app.spread.keyFor(item);
+        const key = app.spread.keyFor(spreadInfoCall(item));
         if (!byKey.has(key)) byKey.set(key, { params: item });
         return key;
       });
@@ -170,7 +172,7 @@ const batchRoute: FastifyPluginAsyncZod<BatchRouteOptions> = async (app, opts) =
         try {
           // Keeps the upstream timeout inside the batch's deadline: a late item waits less for budget.
           const until = deadline - BATCH_MARGIN_MS;
-          const answer = await app.spread.get(params, {
+          const answer = await app.spread.get(spreadInfoCall(params), {
             force,
             log: request.log,
             route: 'batch',

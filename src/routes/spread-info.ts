@@ -1,6 +1,8 @@
 // GET /v1/authors/:oAuthorId/spread-info: the normalised route.
+
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { Answer } from '../cache/cache-service.js';
+import { spreadInfoCall } from '../catalogue/call.js';
 import { wantsForcedRefresh } from '../http/forced-refresh.js';
 import { applyCacheHeaders, sendJson, spreadInfoAnswer } from '../http/present.js';
 import { callerRefOf } from '../plugins/access.js';
@@ -34,20 +36,21 @@ const spreadInfoRoute: FastifyPluginAsyncZod = async (app) => {
     // Not async: a fresh hit in process is answered before this returns (no promise, no await).
     (request, reply) => {
       const params: SpreadParams = { oAuthorId: request.params.oAuthorId, ...request.query };
+      const call = spreadInfoCall(params);
       const force = wantsForcedRefresh(request);
       const caller = callerRefOf(request);
       const respond = (answer: Answer): void => {
-        const r = spreadInfoAnswer(params, answer, app.spread.windows);
+        const r = spreadInfoAnswer(params, answer, app.spread.windowsFor(call));
         if (applyCacheHeaders(request, reply, answer, r)) sendJson(reply, 304);
         else sendJson(reply, 200, r.body);
       };
-      const hit = force ? undefined : app.spread.peek(params, caller);
+      const hit = force ? undefined : app.spread.peek(call, caller);
       if (hit) {
         respond(hit);
         return;
       }
       const arrivedAt = Date.now() - reply.elapsedTime;
-      return app.spread.get(params, { force, log: request.log, caller, arrivedAt }).then(respond);
+      return app.spread.get(call, { force, log: request.log, caller, arrivedAt }).then(respond);
     },
   );
 };

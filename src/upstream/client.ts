@@ -2,9 +2,10 @@
 // a whole-call deadline, 301 retried (it is not billed), a timeout never retried (it may be).
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Pool } from 'undici';
+import type { EndpointCall } from '../catalogue/call.js';
+import { upstreamQuery } from '../catalogue/params.js';
 import type { GatewayError } from '../errors.js';
 import { classifyBusinessCode, isBilled, retriesExhausted, upstreamError, upstreamTimeout } from './codes.js';
-import { type SpreadParams, UPSTREAM_PATH, upstreamSearchParams } from './params.js';
 import { OUT_OF_BOUNDS, type Scrub, scrubJson, secretScrubber } from './untrusted.js';
 
 const MAX_BODY_BYTES = 1024 * 1024;
@@ -25,7 +26,10 @@ export type UpstreamResult =
 
 /** One line per upstream call: what the logs and metrics need, and never the token or query. */
 export interface UpstreamCallRecord {
-  authorId: string;
+  /** The catalogue name of the endpoint called. */
+  endpoint: string;
+  /** The author asked about, when the endpoint takes one. */
+  authorId: string | null;
   attempt: number;
   /** Business code, or null when no envelope was read (timeout, HTTP error, bad body, network). */
   code: number | null;
@@ -74,18 +78,18 @@ export class UpstreamClient {
   }
 
   /**
-   * Fetches one tuple. Throws GatewayError for every failure. `onCall` receives one record per
+   * Fetches one endpoint's tuple. Throws GatewayError for every failure. `onCall` receives one record per
    * attempt; `gate` is consulted before each attempt (retries spend budget too).
    */
   async fetch(
-    params: SpreadParams,
+    call: EndpointCall,
     gate: UpstreamGate | undefined,
     onCall: (r: UpstreamCallRecord) => void,
     deadline: number = Date.now() + this.opts.timeoutMs,
   ): Promise<UpstreamResult> {
     for (let attempt = 1; ; attempt++) {
       await gate?.beforeCall(deadline);
-      const { record, result, error } = await this.attempt(params, attempt, deadline);
+      const { record, result, error } = await this.attempt(call, attempt, deadline);
       gate?.afterCall(record);
       onCall(record);
       if (result) return result;
@@ -99,11 +103,13 @@ export class UpstreamClient {
   }
 
   private async attempt(
-    params: SpreadParams,
+    call: EndpointCall,
     attempt: number,
     deadline: number,
   ): Promise<{ record: UpstreamCallRecord; result?: UpstreamResult; error?: GatewayError }> {
-    const query = upstreamSearchParams(params);
+    const { spec, tuple } = call;
+    // Built from catalogued parameters only: nothing the caller added reaches the upstream.
+    const query = upstreamQuery(spec, tuple);
     query.set('token', this.opts.token);
     const started = performance.now();
     let httpStatus: number | null = null;
@@ -112,7 +118,8 @@ export class UpstreamClient {
       extra: { code?: number; requestId?: string | null; result?: UpstreamResult; error?: GatewayError } = {},
     ) => ({
       record: {
-        authorId: params.oAuthorId,
+        endpoint: spec.name,
+        authorId: spec.authorParam === undefined ? null : (tuple[spec.authorParam] ?? null),
         attempt,
         code: extra.code ?? null,
         httpStatus,
@@ -130,7 +137,7 @@ export class UpstreamClient {
     let text: string;
     try {
       const res = await this.pool.request({
-        path: `${UPSTREAM_PATH}?${query}`,
+        path: `${spec.upstreamPath}?${query}`,
         method: 'GET',
         signal: ac.signal,
       });

@@ -64,7 +64,8 @@ async function governors(mode: Mode, env: Record<string, string>, n = 2): Promis
   return out;
 }
 
-const record = (code: number | null): UpstreamCallRecord => ({
+const record = (code: number | null, endpoint: string): UpstreamCallRecord => ({
+  endpoint,
   authorId: 'a1',
   attempt: 1,
   code,
@@ -132,7 +133,7 @@ describe.each(modes)('governance per endpoint on Redis (%s)', (mode) => {
   it('a 302 pauses its endpoint only, on both instances; the other answers at once', async () => {
     const [a, b] = await governors(mode, { UPSTREAM_MAX_RPS: '100' });
     const t0 = Date.now();
-    a!.forCaller(CALLER, LIMITED).afterCall(record(302));
+    a!.forCaller(CALLER, LIMITED).afterCall(record(302, LIMITED));
     await a!.idle();
     expect(await attempt(b!, LIMITED, t0)).toBe('UPSTREAM_UNAVAILABLE:302');
     expect(await attempt(a!, LIMITED, t0)).toBe('UPSTREAM_UNAVAILABLE:302');
@@ -146,7 +147,7 @@ describe.each(modes)('governance per endpoint on Redis (%s)', (mode) => {
   it("a 303 stops its endpoint until the upstream's midnight; the others go on", async () => {
     const [a, b] = await governors(mode, { UPSTREAM_MAX_RPS: '100' });
     const t0 = Date.now();
-    b!.forCaller(CALLER, LIMITED).afterCall(record(303));
+    b!.forCaller(CALLER, LIMITED).afterCall(record(303, LIMITED));
     await b!.idle();
     const refused = await a!
       .forCaller(CALLER, LIMITED)
@@ -161,7 +162,7 @@ describe.each(modes)('governance per endpoint on Redis (%s)', (mode) => {
   it('a 601 on one endpoint stops every endpoint, on both instances', async () => {
     const [a, b] = await governors(mode, { UPSTREAM_MAX_RPS: '100' });
     const t0 = Date.now();
-    a!.forCaller(CALLER, LIMITED).afterCall(record(601));
+    a!.forCaller(CALLER, LIMITED).afterCall(record(601, LIMITED));
     await a!.idle();
     for (const gov of [a!, b!])
       for (const ep of [LIMITED, OTHER, THIRD])

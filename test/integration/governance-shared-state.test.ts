@@ -81,6 +81,7 @@ async function instances(mode: Mode, n: number): Promise<Instance[]> {
 }
 
 const record = (code: number | null): UpstreamCallRecord => ({
+  endpoint: 'get_author_spread_info',
   authorId: 'a1',
   attempt: 1,
   code,

@@ -121,7 +121,7 @@ describe('OpenAPI document', () => {
       version: expect.stringMatching(/^\d+\.\d+\.\d+/),
     });
     expect(Object.keys(doc.paths).sort()).toEqual(
-      [DROP_IN_PATH, BATCH, SPREAD, `${SPREAD}/cache`, USAGE_PATH].sort(),
+      [DROP_IN_PATH, BATCH, SPREAD, `${SPREAD}/cache`, '/v1/authors/{oAuthorId}/cache', USAGE_PATH].sort(),
     );
     expect(Object.keys(doc.paths[SPREAD] ?? {})).toEqual(['get']);
     expect(Object.keys(doc.paths[BATCH] ?? {})).toEqual(['post']);

@@ -8,6 +8,8 @@ import { type CacheOutcome, CacheService } from '../../src/cache/cache-service.j
 import type { Windows } from '../../src/cache/entry.js';
 import { MemoryStore } from '../../src/cache/memory-store.js';
 import { type Coordinator, localCoordinator, type SharedOutcome } from '../../src/cache/store.js';
+import { type EndpointCall, spreadInfoCall } from '../../src/catalogue/call.js';
+import { spreadParamsOf } from '../../src/catalogue/keys.js';
 import { GatewayError } from '../../src/errors.js';
 import { callerRef } from '../../src/limits/caller-ref.js';
 import { callerRefusal } from '../../src/limits/caller-refusal.js';
@@ -34,7 +36,8 @@ class FakeUpstream {
   /** When set, calls settle at once with this. */
   auto: (() => UpstreamResult) | null = null;
 
-  fetch = (p: SpreadParams): Promise<UpstreamResult> => {
+  fetch = (c: EndpointCall): Promise<UpstreamResult> => {
+    const p = spreadParamsOf(c.tuple);
     if (this.auto) {
       const auto = this.auto;
       this.calls.push({ params: p, resolve: () => {}, reject: () => {} });
@@ -105,7 +108,8 @@ function service(o: { store?: MemoryStore; coordinator?: Coordinator; upstream: 
 }
 
 const CALLER = callerRef({ name: 'svc', anonymous: false }, 'caller:svc');
-const get = (svc: CacheService, p = params(), force = false) => svc.get(p, { log, force, caller: CALLER });
+const get = (svc: CacheService, p = params(), force = false) =>
+  svc.get(spreadInfoCall(p), { log, force, caller: CALLER });
 const outcomeOf = async (p: Promise<{ outcome: CacheOutcome }>) => (await p).outcome;
 const settle = () => new Promise((r) => setImmediate(r));
 
@@ -265,13 +269,15 @@ describe('CacheService cache rules', () => {
     up.calls[0]?.reject(upstreamError('bad gateway', 500));
     const err = await first;
     // A request of the same burst, slow to get here: the call it arrived during is over.
-    const late = svc.get(params(), { log, caller: CALLER, arrivedAt: arrived + 1 }).catch((e: unknown) => e);
+    const late = svc
+      .get(spreadInfoCall(params()), { log, caller: CALLER, arrivedAt: arrived + 1 })
+      .catch((e: unknown) => e);
     expect(await late).toBe(err);
     expect(up.calls).toHaveLength(1);
     expect(coalesced).toEqual(['local']);
     // A request that arrived after the failure asks again.
     up.auto = () => ok(2);
-    const after = await svc.get(params(), { log, caller: CALLER, arrivedAt: clock + 1 });
+    const after = await svc.get(spreadInfoCall(params()), { log, caller: CALLER, arrivedAt: clock + 1 });
     expect(after.outcome).toBe('MISS');
     expect(up.calls).toHaveLength(2);
   });
@@ -284,7 +290,7 @@ describe('CacheService cache rules', () => {
     up.calls[0]?.reject(callerRefusal('daily_share', 'share spent', 60_000));
     await first;
     up.auto = () => ok(3);
-    const other = await svc.get(params(), { log, caller: CALLER, arrivedAt: arrived });
+    const other = await svc.get(spreadInfoCall(params()), { log, caller: CALLER, arrivedAt: arrived });
     expect(other.outcome).toBe('MISS');
     expect(up.calls).toHaveLength(2);
   });
@@ -325,7 +331,7 @@ describe('CacheService cache rules', () => {
       const shared = new MemoryStore(100, now);
       const leases = new SharedLeases();
       const a = service({ store: shared, coordinator: leases, upstream: up });
-      const key = a.svc.keyFor(params());
+      const key = a.svc.keyFor(spreadInfoCall(params()));
       await leases.acquire(key); // held by an instance that then dies
       const pa = get(a.svc);
       await settle();
@@ -341,7 +347,7 @@ describe('CacheService cache rules', () => {
       const shared = new MemoryStore(100, now);
       const leases = new SharedLeases();
       const b = service({ store: shared, coordinator: leases, upstream: up });
-      const key = b.svc.keyFor(params());
+      const key = b.svc.keyFor(spreadInfoCall(params()));
       // Another instance stores the answer between b's read (a miss) and b's lease.
       const acquire = leases.acquire.bind(leases);
       leases.acquire = async (k: string) => {
@@ -381,7 +387,7 @@ describe('CacheService cache rules', () => {
     const store = new MemoryStore(100, now);
     const { svc } = service({ store, upstream: up });
     await get(svc);
-    const key = svc.keyFor(params());
+    const key = svc.keyFor(spreadInfoCall(params()));
     clock += W.freshMs + W.staleMs - 1000;
     expect(await store.get(key)).toBeDefined();
     clock += 1001;

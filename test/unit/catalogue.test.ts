@@ -3,6 +3,7 @@
 // byte-identical to its pre-catalogue format).
 import { describe, expect, it } from 'vitest';
 import { tupleKey } from '../../src/cache/keys.js';
+import { endpointCall, spreadInfoCall } from '../../src/catalogue/call.js';
 import { CATALOGUE, Catalogue, FAMILY_PREFIX, SPREAD_INFO } from '../../src/catalogue/index.js';
 import { authorIndexKey, cacheKey, spreadParamsOf } from '../../src/catalogue/keys.js';
 import { checkValue, parseQuery, upstreamQuery } from '../../src/catalogue/params.js';
@@ -106,6 +107,7 @@ describe('catalogue', () => {
       flowType: 'EXCLUDE',
     } as const;
     expect(spreadParamsOf(tuple)).toEqual(old);
+    expect(endpointCall(spec, tuple)).toEqual(spreadInfoCall(old));
     expect(cacheKey(spec, tuple)).toBe(tupleKey(old));
     expect(upstreamQuery(spec, tuple).toString()).toBe(upstreamSearchParams(old).toString());
   });

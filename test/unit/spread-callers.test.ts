@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { CacheService, type Ticket } from '../../src/cache/cache-service.js';
 import { MemoryStore } from '../../src/cache/memory-store.js';
 import { localCoordinator } from '../../src/cache/store.js';
+import { spreadInfoCall } from '../../src/catalogue/call.js';
 import { callerRef } from '../../src/limits/caller-ref.js';
 import { callerRefusal } from '../../src/limits/caller-refusal.js';
 import type { SpreadParams } from '../../src/upstream/params.js';
@@ -52,8 +53,8 @@ describe('single flight and who pays', () => {
   it('charges the call to the request that made it; a follower of another caller is a hit', async () => {
     const s = service(new Set());
     const [a, b] = await Promise.all([
-      s.spread.get(params, { log, caller: A }),
-      s.spread.get(params, { log, caller: B }),
+      s.spread.get(spreadInfoCall(params), { log, caller: A }),
+      s.spread.get(spreadInfoCall(params), { log, caller: B }),
     ]);
     expect([a.outcome, b.outcome]).toEqual(['MISS', 'MISS']);
     expect(s.fetched).toEqual(['A']);
@@ -66,8 +67,8 @@ describe('single flight and who pays', () => {
   it("does not pass the holder's own 429 to another caller that waited on it: that one calls for itself", async () => {
     const s = service(new Set(['A']));
     const [a, b] = await Promise.allSettled([
-      s.spread.get(params, { log, caller: A }),
-      s.spread.get(params, { log, caller: B }),
+      s.spread.get(spreadInfoCall(params), { log, caller: A }),
+      s.spread.get(spreadInfoCall(params), { log, caller: B }),
     ]);
     expect(a.status).toBe('rejected');
     expect(a.status === 'rejected' && a.reason).toMatchObject({ statusCode: 429, code: 'RATE_LIMITED' });
@@ -82,14 +83,14 @@ describe('single flight and who pays', () => {
 
   it("answers a stale entry instead of the caller's own 429", async () => {
     const s = service(new Set(['A']));
-    const key = s.spread.keyFor(params);
+    const key = s.spread.keyFor(spreadInfoCall(params));
     // @ts-expect-error the store is private; the test plants an entry past its fresh window
     await s.spread.o.store.set(
       key,
       { kind: 'ok', data: {}, fetchedAt: Date.now() - 90_000, requestId: null },
       60,
     );
-    const a = await s.spread.get(params, { log, caller: A, force: true });
+    const a = await s.spread.get(spreadInfoCall(params), { log, caller: A, force: true });
     expect(a.outcome).toBe('STALE');
     expect(s.refused).toEqual([]);
   });

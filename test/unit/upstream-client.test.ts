@@ -1,7 +1,9 @@
 // The upstream client against the simulated upstream over loopback (real sockets, real undici pool).
+
 import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { spreadInfoCall } from '../../src/catalogue/call.js';
 import { GatewayError } from '../../src/errors.js';
 import { type SimUpstream, simSpreadData, startSimUpstream } from '../../src/sim/upstream-server.js';
 import { type UpstreamCallRecord, UpstreamClient, type UpstreamGate } from '../../src/upstream/client.js';
@@ -28,7 +30,7 @@ function client(timeoutMs = 2000): UpstreamClient {
 async function run(c: UpstreamClient, p: SpreadParams = params(), gate?: UpstreamGate, deadline?: number) {
   const records: UpstreamCallRecord[] = [];
   try {
-    const result = await c.fetch(p, gate, (r) => records.push(r), deadline);
+    const result = await c.fetch(spreadInfoCall(p), gate, (r) => records.push(r), deadline);
     return { result, records, error: undefined };
   } catch (error) {
     return { result: undefined, records, error: error as GatewayError };
@@ -67,7 +69,11 @@ describe('request', () => {
       timeoutMs: 2000,
     });
     try {
-      await c.fetch(params({ oAuthorId: 'a_b-C', range: 'DAY_90', onlyAssign: true }), undefined, () => {});
+      await c.fetch(
+        spreadInfoCall(params({ oAuthorId: 'a_b-C', range: 'DAY_90', onlyAssign: true })),
+        undefined,
+        () => {},
+      );
     } finally {
       await c.close();
       raw.closeAllConnections();
