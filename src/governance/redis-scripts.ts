@@ -7,8 +7,8 @@
  * KEYS of the gate and record scripts: the account's (rate, quota:<day>, circuit, probe), then the
  * endpoint's (rate, quota:<day>, dayover:<day>, pause, strikes). redis-gate.ts builds them.
  */
-export const ACCOUNT_KEYS = ['rate', 'quota', 'circuit', 'probe'] as const;
-export const ENDPOINT_KEYS = ['rate', 'quota', 'dayover', 'pause', 'strikes'] as const;
+const ACCOUNT_KEYS = ['rate', 'quota', 'circuit', 'probe'] as const;
+const ENDPOINT_KEYS = ['rate', 'quota', 'dayover', 'pause', 'strikes'] as const;
 export const GOVERNOR_KEY_COUNT = ACCOUNT_KEYS.length + ENDPOINT_KEYS.length;
 
 const NOW = `
