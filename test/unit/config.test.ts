@@ -3,10 +3,11 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { parseEnv } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, environment, loadConfig } from '../../src/config.js';
+import { dirWithoutDotEnv, SERVER_FROM_SOURCE, TSX_ENV } from '../helpers/server-entry.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const KEY = 'k'.repeat(16);
@@ -285,18 +286,17 @@ describe('durations', () => {
 });
 
 /** Runs the production entry as `npm start` would (from source, so no build is needed), in `cwd`
- *  (default the repository) until it exits, or until `until` matches its stdout (then killed). */
+ *  (default one without a .env) until it exits, or until `until` matches its stdout (then killed). */
 function runServer(
   env: Record<string, string>,
   opts: { cwd?: string; until?: RegExp } = {},
 ): Promise<{ code: number | null; stderr: string; stdout: string }> {
   return new Promise((resolve, reject) => {
-    // Absolute paths: the working directory may be a temporary one holding a .env.
-    const tsx = pathToFileURL(join(ROOT, 'node_modules/tsx/dist/loader.mjs')).href;
-    const child = spawn(process.execPath, ['--import', tsx, join(ROOT, 'src/server.ts')], {
-      cwd: opts.cwd ?? ROOT,
+    const child = spawn(process.execPath, SERVER_FROM_SOURCE, {
+      cwd: opts.cwd ?? dirWithoutDotEnv(),
       env: {
         PATH: process.env.PATH ?? '',
+        ...TSX_ENV,
         HOME: process.env.HOME ?? '',
         PORT: '0',
         HOST: '127.0.0.1',
@@ -339,7 +339,7 @@ describe('npm start', () => {
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(/JUSTONEAPI_TOKEN/);
     expect(r.stdout).toBe('');
-  });
+  }, 30_000);
 
   it('exits non-zero with one line naming UPSTREAM_TIMEOUT_MS=abc', async () => {
     const r = await runServer({ JUSTONEAPI_TOKEN: 'x-token-for-start-up-test', UPSTREAM_TIMEOUT_MS: 'abc' });
@@ -349,7 +349,7 @@ describe('npm start', () => {
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(/^invalid configuration: UPSTREAM_TIMEOUT_MS: /);
     expect(r.stderr).not.toContain('x-token-for-start-up-test');
-  });
+  }, 30_000);
 
   it('names every bad variable, one line each', async () => {
     const r = await runServer({
