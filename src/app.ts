@@ -85,6 +85,10 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   }).withTypeProvider<ZodTypeProvider>();
   app.setValidatorCompiler(fastValidatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
+  // Every body the gateway takes is JSON. Fastify also parses text/plain by default, which is what a
+  // browser's fetch sends with a string body: the batch then said "expected object, received
+  // string" (400) instead of naming the content type (415, error-handler.ts).
+  app.removeContentTypeParser('text/plain');
 
   // The request-duration histogram must reach the longest a request can take: the caller deadline.
   const metrics = new GatewayMetrics({ longestRequestSeconds: config.CALLER_DEADLINE_MS / 1000 + 1 });

@@ -20,7 +20,7 @@ import { type BackoffPolicy, type CircuitPolicy, DEFAULT_BACKOFF, DEFAULT_CIRCUI
 import { type Refusal, SlotDispatcher } from './dispatcher.js';
 import { endpointBudget, SPREAD_INFO_ENDPOINT } from './endpoint-budgets.js';
 import { Gatekeeper } from './gatekeeper.js';
-import { msUntilNextDay } from './quota-day.js';
+import type { DayClock } from './quota-day.js';
 import { logEffect, refusalError, refusalMetricReason } from './refusals.js';
 import type { CallEvent } from './types.js';
 
@@ -32,6 +32,9 @@ export interface GovernorTuning {
   burst?: number;
   /** How often the shared state is re-read for /readyz and the gauges (default 1000 ms). */
   statusRefreshMs?: number;
+  /** The upstream's day, when it is not midnight to midnight in UPSTREAM_QUOTA_TZ: the demo's is a
+   *  few minutes, so its 303 author pauses the simulated upstream for minutes, not until midnight. */
+  day?: DayClock;
 }
 
 export interface GovernorOptions extends GovernorTuning {
@@ -223,7 +226,7 @@ export class UpstreamGovernor implements UpstreamGate {
   async explain(err: unknown, endpoint = SPREAD_INFO_ENDPOINT): Promise<unknown> {
     if (!(err instanceof GatewayError)) return err;
     if (err.upstreamCode === 303) {
-      const seconds = msUntilNextDay(Date.now(), this.opts.config.UPSTREAM_QUOTA_TZ) / 1000;
+      const seconds = this.keeper.context(endpoint, Date.now()).dayLeftMs / 1000;
       return upstreamUnavailable(err.message, seconds, 303, 'dayover');
     }
     if (err.upstreamCode === 302) {
