@@ -6,11 +6,13 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { Answer } from '../cache/cache-service.js';
 import { spreadInfoCall } from '../catalogue/call.js';
+import { SPREAD_INFO } from '../catalogue/index.js';
 import { wantsForcedRefresh } from '../http/forced-refresh.js';
 import { applyCacheHeaders, dropInAnswer, sendJson } from '../http/present.js';
 import { callerRefOf } from '../plugins/access.js';
 import { UPSTREAM_PATH } from '../upstream/params.js';
 import { upstreamEnvelopeSchema } from './drop-in-schema.js';
+import { takeUnknownParams } from './family.js';
 import { dropInQuerySchema } from './schemas.js';
 
 /** The upstream's own path, so existing client code changes only its base URL. */
@@ -21,11 +23,18 @@ const dropInRoute: FastifyPluginAsyncZod = async (app) => {
     DROP_IN_PATH,
     {
       config: {
+        endpoint: SPREAD_INFO,
         auth: 'caller',
         keyQueryParam: 'token',
         errorEnvelope: 'upstream',
         cacheable: true,
         forceRefresh: true,
+      },
+      // An unknown parameter (older SDKs sent acceptCache) is accepted, never forwarded or keyed.
+      preValidation: (request, reply, done) => {
+        const ignored = takeUnknownParams(request.query);
+        if (ignored !== undefined) reply.header('x-ignored-params', ignored);
+        done();
       },
       schema: {
         // The upstream's own operationId, so code generated from its document keeps its names.
