@@ -2,6 +2,7 @@
 // upstream. Every route (normalised, drop-in, batch) goes through get(), so all share one cache.
 import type { FastifyBaseLogger } from 'fastify';
 import type { EndpointCall } from '../catalogue/call.js';
+import { SPREAD_INFO } from '../catalogue/index.js';
 import { authorIndexKey } from '../catalogue/keys.js';
 import { authorNotFound, GatewayError, type SerializedGatewayError } from '../errors.js';
 import type { CallerRef } from '../limits/caller-ref.js';
@@ -236,7 +237,9 @@ export class CacheService {
     return deleted;
   }
 
+  /** Spread-info's keys are not indexed: its purge lists its 64 variants (no write on its misses). */
   private async indexByAuthor(call: EndpointCall, key: string, ttl: number): Promise<void> {
+    if (call.spec.name === SPREAD_INFO) return;
     const param = call.spec.authorParam;
     const author = param === undefined ? undefined : call.tuple[param];
     if (author !== undefined) await this.o.store.index?.(this.o.keyPrefix + authorIndexKey(author), key, ttl);
