@@ -2,6 +2,7 @@
 // upstream. Every route (normalised, drop-in, batch) goes through get(), so all share one cache.
 import type { FastifyBaseLogger } from 'fastify';
 import type { EndpointCall } from '../catalogue/call.js';
+import { SPREAD_INFO } from '../catalogue/index.js';
 import { authorIndexKey } from '../catalogue/keys.js';
 import { authorNotFound, GatewayError, type SerializedGatewayError } from '../errors.js';
 import type { CallerRef } from '../limits/caller-ref.js';
@@ -60,7 +61,7 @@ export interface ServiceEvents {
   coalesced?(scope: 'local' | 'remote'): void;
   revalidated?(ok: boolean, endpoint: string): void;
   /** Once per get(): `hit` when it was answered without an upstream call made for it. */
-  served?(caller: CallerRef, hit: boolean): void;
+  served?(caller: CallerRef, hit: boolean, endpoint: string): void;
   /** A get() that ended in the caller's own 429 (pending cap, daily share). */
   refused?(caller: CallerRef, reason: CallerRefusalReason): void;
 }
@@ -120,7 +121,7 @@ export class CacheService {
     const entry = this.o.store.peek(this.keyFor(call));
     if (entry?.kind !== 'ok' || freshness(entry, this.windowsFor(call), this.now()) !== 'fresh')
       return undefined;
-    this.events.served?.(caller, true);
+    this.events.served?.(caller, true, call.spec.name);
     return this.answer(entry, 'HIT', route, call);
   }
 
@@ -136,7 +137,7 @@ export class CacheService {
       if (err instanceof CallerRefusal) this.events.refused?.(opts.caller, err.reason);
       throw err;
     } finally {
-      this.events.served?.(opts.caller, answered && !ticket.called);
+      this.events.served?.(opts.caller, answered && !ticket.called, call.spec.name);
     }
   }
 
@@ -271,7 +272,9 @@ export class CacheService {
     return deleted;
   }
 
+  /** Spread-info's keys are not indexed: its purge lists its 64 variants (no write on its misses). */
   private async indexByAuthor(call: EndpointCall, key: string, ttl: number): Promise<void> {
+    if (call.spec.name === SPREAD_INFO) return;
     const param = call.spec.authorParam;
     const author = param === undefined ? undefined : call.tuple[param];
     if (author !== undefined) await this.o.store.index?.(this.o.keyPrefix + authorIndexKey(author), key, ttl);

@@ -237,6 +237,15 @@ describe.each(modes)('the Xingtu family through the gateway (%s)', (mode) => {
     expect(second.headers.get('x-cache')).toBe('HIT');
     expect(second.headers.get('x-ignored-params')).toBe('utm, acceptCache');
     expect(up.calls).toEqual([{ path: P('get_author_base_info'), query: base }]);
+    // /v1/usage breaks the caller's figures down by endpoint (both instances' counts).
+    await new Promise((r) => setTimeout(r, 1200));
+    const usage = await a.get('/v1/usage', admin);
+    const svc = (
+      usage.json as { callers: Array<{ caller: string; endpoints: Record<string, unknown> }> }
+    ).callers.find((c) => c.caller === 'svc');
+    expect(svc?.endpoints).toEqual({
+      get_author_base_info: { requests: 2, cacheHits: 1, upstreamCalls: 1, billedCalls: 1 },
+    });
   });
 
   it('answers bad parameters with code 400 naming them, and a 201 as code 201, remembered', async () => {
