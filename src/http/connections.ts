@@ -55,11 +55,21 @@ const REASONS: Record<number, string> = {
 export function clientErrorHandler(this: FastifyInstance, err: NodeJS.ErrnoException, socket: Socket): void {
   if (err.code === 'ECONNRESET' || socket.destroyed) return;
   const gw = CLIENT_ERRORS[err.code ?? ''] ?? BAD_REQUEST;
-  this.log.info({ clientError: { code: err.code, status: gw.statusCode } }, 'client error');
   // An answer already under way (a timeout after its headers went out) cannot get a second one.
   const inFlight = (socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
-  if (socket.writable && !inFlight?.headersSent) {
-    const id = randomUUID();
+  const answering = socket.writable && !inFlight?.headersSent;
+  // The id the answer carries, so a caller quoting its x-request-id finds this line; the address is
+  // the socket's (no request was parsed, so TRUST_PROXY's forwarded address is not known).
+  const id = answering ? randomUUID() : undefined;
+  this.log.info(
+    {
+      reqId: id,
+      remoteAddress: socket.remoteAddress,
+      clientError: { code: err.code, status: gw.statusCode },
+    },
+    'client error',
+  );
+  if (id !== undefined) {
     const body = JSON.stringify(errorBody(id, gw));
     socket.write(
       `HTTP/1.1 ${gw.statusCode} ${REASONS[gw.statusCode] ?? 'Error'}\r\n` +

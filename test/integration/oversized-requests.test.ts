@@ -25,6 +25,9 @@ describe('oversized requests', () => {
     expect(body).toEqual({
       error: { code: 'HEADERS_TOO_LARGE', message: expect.stringContaining('headers'), requestId: id },
     });
+    // The log line names the same id and the client's address, so an operator can find it.
+    const line = gw.logs.map((l) => JSON.parse(l)).find((l) => l.msg === 'client error' && l.reqId === id);
+    expect(line).toMatchObject({ remoteAddress: '127.0.0.1', clientError: { status: 431 } });
   });
 
   it('a body with 6000 unknown keys: 400 naming a few and counting the rest', async () => {
