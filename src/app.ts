@@ -202,7 +202,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   await app.register(earlyAnswerClosePlugin);
   await app.register(openapi);
   await app.register(observability, { metrics, readiness });
-  await app.register(authPlugin, { config, jwt, failures, metrics });
+  await app.register(authPlugin, { config, jwt, failures });
   await app.register(accessPlugin, { config, keyPrefix, redis: limitsRedis });
   await app.register(spreadInfoRoute);
   await app.register(purgeRoute);

@@ -195,7 +195,7 @@ export function completionFields(request: FastifyRequest, reply: FastifyReply) {
 }
 
 /** A duration for a log line, to 0.1 ms: the float's other digits are noise, not precision. */
-export function roundedMs(ms: number): number {
+function roundedMs(ms: number): number {
   return Math.round(ms * 10) / 10;
 }
 

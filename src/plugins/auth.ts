@@ -6,16 +6,16 @@
 // from a query parameter (`keyQueryParam`): the drop-in route does, because JustOneAPI clients send
 // their token as `?token=`.
 import { isIP } from 'node:net';
-import { normalizeIP } from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { type JwtVerifier, looksLikeJwt } from '../auth/jwt.js';
 import { KeyRing } from '../auth/key-ring.js';
 import type { Config } from '../config.js';
 import { GatewayError } from '../errors.js';
+import { normalizeIP } from '../http/address-bucket.js';
 import type { AuthFailureLimiter } from '../limits/auth-failures.js';
+import { callerRef } from '../limits/caller-ref.js';
 import { CallerRefusal } from '../limits/caller-refusal.js';
-import type { GatewayMetrics } from '../metrics.js';
 
 export interface Caller {
   name: string;
@@ -82,11 +82,10 @@ interface AuthOptions {
   /** Set when JWT_JWKS_URL is. */
   jwt: JwtVerifier | null;
   failures: AuthFailureLimiter;
-  metrics: GatewayMetrics;
 }
 
 async function authPlugin(app: FastifyInstance, opts: AuthOptions) {
-  const { config, jwt, failures, metrics } = opts;
+  const { config, jwt, failures } = opts;
   if (jwt) {
     app.addHook('onClose', async () => jwt.keys.close());
     await jwt.keys.start(2000);
@@ -120,8 +119,11 @@ async function authPlugin(app: FastifyInstance, opts: AuthOptions) {
     return new GatewayError('UNAUTHORIZED', message);
   }
 
+  // No caller was established: counted under `anonymous` (its metric and its usage row), as a
+  // request refused, like a rate refusal.
+  const unknownCaller = callerRef(ANONYMOUS, 'credentials');
   function tooManyFailures(seconds: number): GatewayError {
-    metrics.callerRefusals.inc({ caller: 'anonymous', reason: 'credentials' });
+    app.usage.refused(unknownCaller, 'credentials', 1, true);
     return new CallerRefusal(
       'credentials',
       `too many failed credentials from this address (limit ${config.AUTH_FAILURES_PER_MINUTE} per minute); retry later`,
