@@ -2,7 +2,8 @@
 // key-dependent timing (KeyRing); user JWTs as `authorization: Bearer` (auth/jwt.ts, auth/jwks.ts); anonymous callers when
 // allowed. Routes opt in with `config: { auth: 'caller' | 'admin' }`; the caller's name (never the
 // key or token) is what logs, metrics and per-caller limits see. Every 401 counts against the
-// client address's failed-credential limit (limits/auth-failures.ts). A route may also take the key
+// client address's failed-credential limit (limits/auth-failures.ts), but one for a token signed by
+// a key the JWKS does not hold yet: a key just published must not lock an office out behind its NAT. A route may also take the key
 // from a query parameter (`keyQueryParam`): the drop-in route does, because JustOneAPI clients send
 // their token as `?token=`.
 import { isIP } from 'node:net';
@@ -106,14 +107,15 @@ async function authPlugin(app: FastifyInstance, opts: AuthOptions) {
     ? 'an API key (x-api-key or authorization: Bearer) or a bearer token from the identity provider is required'
     : 'an API key is required (x-api-key or authorization: Bearer)';
 
-  /** A 401, or a 429 when this failure takes the address over its limit. */
+  /** A 401, or a 429 when this failure (if `counted`) takes the address over its limit. */
   async function refuse(
     request: FastifyRequest,
     reply: FastifyReply,
     message: string,
     challenge = 'Bearer',
+    counted = true,
   ): Promise<GatewayError> {
-    const wait = await failures.fail(clientAddress(request));
+    const wait = counted ? await failures.fail(clientAddress(request)) : 0;
     if (wait > 0) return tooManyFailures(wait);
     // RFC 6750: a 401 names the scheme, and `invalid_token` when a token was refused.
     if (jwt) reply.header('www-authenticate', challenge);
@@ -155,7 +157,7 @@ async function authPlugin(app: FastifyInstance, opts: AuthOptions) {
     if (jwt && looksLikeJwt(key) && key === bearerToken(request)) {
       const result = await jwt.verify(key);
       if (result.ok) return { name: `jwt:${result.subject}`, kind: 'jwt', admin: false, anonymous: false };
-      throw await refuse(request, reply, result.reason, 'Bearer error="invalid_token"');
+      throw await refuse(request, reply, result.reason, 'Bearer error="invalid_token"', !result.unknownKey);
     }
     const misplaced = jwt && looksLikeJwt(key) && key !== bearerToken(request);
     throw await refuse(
