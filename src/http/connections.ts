@@ -77,7 +77,10 @@ export function clientErrorHandler(this: FastifyInstance, err: NodeJS.ErrnoExcep
         `content-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
     );
     // The client may still be writing (a body, headers past the limit): let it read this answer.
-    if (!socket.readableEnded) return lingeringClose(socket);
+    if (!socket.readableEnded) {
+      lingeringClose(socket);
+      return;
+    }
   }
   socket.destroy();
 }
