@@ -13,6 +13,7 @@ import { TieredStore } from './cache/tiered-store.js';
 import type { Config } from './config.js';
 import { type GovernorTuning, UpstreamGovernor } from './governance/governor.js';
 import { clientErrorHandler, earlyAnswerClosePlugin, httpServerOptions } from './http/connections.js';
+import { boundPipelining } from './http/pipelining.js';
 import { fastValidatorCompiler } from './http/fast-validation.js';
 import { trustProxyOption } from './http/trust-proxy.js';
 import { AuthFailureLimiter } from './limits/auth-failures.js';
@@ -80,6 +81,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     // Long ids must reach validation (a 400 naming oAuthorId), not be cut off by the router as 414.
     routerOptions: { maxParamLength: 2048 },
   }).withTypeProvider<ZodTypeProvider>();
+  boundPipelining(app.server);
   app.setValidatorCompiler(fastValidatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
 
