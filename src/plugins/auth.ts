@@ -70,12 +70,13 @@ function bearerToken(req: Pick<FastifyRequest, 'headers'>): string | undefined {
 }
 
 /**
- * The client's address as limits see it (IPv6 by /64): the peer, or what a trusted proxy says
- * (TRUST_PROXY). A forwarded value that is not an address falls back to the peer.
+ * The client's address as limits see it: the peer, or what a trusted proxy says (TRUST_PROXY); an
+ * IPv6 address by its network of `ipv6Prefix` bits (CLIENT_IPV6_PREFIX), an IPv4-mapped one as IPv4.
+ * A forwarded value that is not an address falls back to the peer.
  */
-export function clientAddress(request: FastifyRequest): string {
+export function clientAddress(request: FastifyRequest, ipv6Prefix: number): string {
   const ip = request.ip;
-  return normalizeIP(isIP(ip) ? ip : (request.socket.remoteAddress ?? 'unknown'));
+  return normalizeIP(isIP(ip) ? ip : (request.socket.remoteAddress ?? 'unknown'), ipv6Prefix);
 }
 
 interface AuthOptions {
@@ -115,7 +116,7 @@ async function authPlugin(app: FastifyInstance, opts: AuthOptions) {
     challenge = 'Bearer',
     counted = true,
   ): Promise<GatewayError> {
-    const wait = counted ? await failures.fail(clientAddress(request)) : 0;
+    const wait = counted ? await failures.fail(clientAddress(request, config.CLIENT_IPV6_PREFIX)) : 0;
     if (wait > 0) return tooManyFailures(wait);
     // RFC 6750: a 401 names the scheme, and `invalid_token` when a token was refused.
     if (jwt) reply.header('www-authenticate', challenge);
@@ -150,7 +151,7 @@ async function authPlugin(app: FastifyInstance, opts: AuthOptions) {
       throw await refuse(request, reply, param ? `${needed}, or the ${param} parameter` : needed);
     }
     // Checked before the credential, so an address over its limit learns nothing from guessing.
-    const wait = failures.retryAfter(clientAddress(request));
+    const wait = failures.retryAfter(clientAddress(request, config.CLIENT_IPV6_PREFIX));
     if (wait > 0) throw tooManyFailures(wait);
     const byKey = ring.lookup(key);
     if (byKey) return byKey;
@@ -175,7 +176,10 @@ async function authPlugin(app: FastifyInstance, opts: AuthOptions) {
    */
   function knownKey(request: FastifyRequest): Caller | undefined {
     const key = presentedKey(request, ring.size > 0);
-    if (key === undefined || (failures.blocking && failures.retryAfter(clientAddress(request)) > 0))
+    if (
+      key === undefined ||
+      (failures.blocking && failures.retryAfter(clientAddress(request, config.CLIENT_IPV6_PREFIX)) > 0)
+    )
       return undefined;
     return ring.lookup(key);
   }
