@@ -19,8 +19,8 @@ import { errorBody } from '../plugins/error-handler.js';
  * socket: enough for a client to finish writing a body of several MB over a slow link and read the
  * answer, not enough to hold a socket or burn CPU for long (nginx: 30 s, with 5 s between reads).
  */
-export const LINGER_MS = 5000;
-export const LINGER_MAX_BYTES = 32 * 1024 * 1024;
+const LINGER_MS = 5000;
+const LINGER_MAX_BYTES = 32 * 1024 * 1024;
 
 /**
  * Node's own timers for one request: headers and the whole request (body included) within

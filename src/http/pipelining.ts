@@ -10,9 +10,9 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 
 /** Pipelined requests a connection may have waiting behind the one being answered. */
-export const MAX_QUEUED_REQUESTS = 16;
+const MAX_QUEUED_REQUESTS = 16;
 /** Answer bytes a connection may leave unread before the gateway stops reading its requests. */
-export const MAX_UNWRITTEN_BYTES = 1024 * 1024;
+const MAX_UNWRITTEN_BYTES = 1024 * 1024;
 
 /** Node's own fields for this (node:_http_server): `_paused` also pauses the parser mid-chunk. */
 type HttpSocket = Socket & {
