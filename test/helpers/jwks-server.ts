@@ -45,8 +45,11 @@ export async function signToken(key: TestKey, o: SignOptions = {}): Promise<stri
     .sign(key.privateKey);
 }
 
-/** `huge`: a key set of `hugeBytes` (default 300 MB), streamed chunked (no content-length). */
-type JwksMode = 'serve' | 'http500' | 'reset' | 'huge';
+/**
+ * `huge`: a key set of `hugeBytes` (default 300 MB), streamed chunked (no content-length);
+ * `drip`: the real key set, one byte every 100 ms (headers at once).
+ */
+type JwksMode = 'serve' | 'http500' | 'reset' | 'huge' | 'drip';
 
 export interface JwksServer {
   url: string;
@@ -69,6 +72,17 @@ export async function startJwksServer(keys: TestKey[], hugeBytes = 300e6): Promi
     }
     if (mode === 'huge') {
       streamHugeKeySet(res, hugeBytes);
+      return;
+    }
+    if (mode === 'drip') {
+      const body = Buffer.from(JSON.stringify({ keys: current.map((k) => k.jwk) }));
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': body.length });
+      let i = 0;
+      const timer = setInterval(() => {
+        if (res.destroyed || i >= body.length) return void clearInterval(timer);
+        res.write(body.subarray(i, ++i));
+      }, 100);
+      res.once('close', () => clearInterval(timer));
       return;
     }
     if (mode === 'http500') {

@@ -219,6 +219,23 @@ describe('a newly published key', () => {
 });
 
 describe('JWKS unreachable', () => {
+  it('a key set trickled a byte at a time: given up after the fetch timeout, JWT callers 503', async () => {
+    const jwks = await startJwksServer([rsa]);
+    open.push(jwks);
+    jwks.setMode('drip');
+    const started = Date.now();
+    const gw = await startGateway({
+      env: { ...KEYS, ...jwtEnv(jwks), AUTH_FAILURES_PER_MINUTE: '1000' },
+      overrides: { jwt: { ...FAST, fetchTimeoutMs: 1000, retryMs: 60_000 } },
+    });
+    open.push(gw);
+    const refused = await gw.get(ROUTE, bearer(await signToken(rsa)));
+    expect(refused.status).toBe(503);
+    const ready = (await gw.get('/readyz')).json as { checks: { jwks: string } };
+    expect(ready.checks.jwks).toMatch(/timed out/);
+    expect(Date.now() - started).toBeLessThan(8_000);
+  });
+
   it('at start-up: JWT callers get 503 AUTH_UNAVAILABLE, key callers 200, /readyz says why; all recover', async () => {
     const jwks = await startJwksServer([rsa]);
     open.push(jwks);
