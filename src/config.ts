@@ -294,6 +294,8 @@ export const envSchema = z.object({
   CORS_ORIGINS: list.optional(),
   // Behind a reverse proxy: which peers may set X-Forwarded-For (see trustProxy below).
   TRUST_PROXY: trustProxy.default(false),
+  // IPv6 clients are limited per network of this prefix (one customer's allocation), not per address.
+  CLIENT_IPV6_PREFIX: int(16, 128).default(56),
   AUTH_FAILURES_PER_MINUTE: int(0, 1_000_000).default(20),
   JWT_JWKS_URL: z.url({ protocol: /^https?$/ }).optional(),
   JWT_ISSUER: z.string().trim().min(1).optional(),

@@ -94,6 +94,26 @@ export async function startBare(body: string): Promise<Server> {
   return spawnServer('bare', ['--import', 'tsx', 'bench/bare-server.ts'], env, port, '/healthz');
 }
 
+/** bench/limit-server.ts: the per-caller limit alone, from our hook or from @fastify/rate-limit. */
+export async function startLimitServer(
+  mode: 'hook' | 'library',
+  body: string,
+  redisUrl: string,
+  prefix: string,
+): Promise<Server> {
+  const port = await freePort();
+  const env = {
+    PATH: process.env['PATH'],
+    NODE_ENV: 'production',
+    PORT: String(port),
+    BENCH_BODY: body,
+    BENCH_LIMITER: mode,
+    BENCH_PREFIX: prefix,
+    REDIS_URL: redisUrl,
+  };
+  return spawnServer(`limit-${mode}`, ['--import', 'tsx', 'bench/limit-server.ts'], env, port, '/healthz');
+}
+
 async function spawnServer(
   name: string,
   args: string[],

@@ -4,7 +4,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { EndpointCall } from '../catalogue/call.js';
 import { SPREAD_INFO } from '../catalogue/index.js';
 import { authorIndexKey } from '../catalogue/keys.js';
-import { authorNotFound, GatewayError, type SerializedGatewayError } from '../errors.js';
+import { authorNotFound, errorSummary, GatewayError, type SerializedGatewayError } from '../errors.js';
 import type { CallerRef } from '../limits/caller-ref.js';
 import { CallerRefusal, type CallerRefusalReason, isCallerRefusal } from '../limits/caller-refusal.js';
 import type { UpstreamResult } from '../upstream/client.js';
@@ -176,7 +176,7 @@ export class CacheService {
         const stale = cached ?? (await this.o.store.get(key));
         if (stale?.kind === 'ok' && freshness(stale, windows, this.now()) !== 'expired') {
           log.warn(
-            { err: { code: err.code, upstreamCode: err.upstreamCode }, key },
+            { error: errorSummary(err), endpoint: call.spec.name, author: authorOf(call), cacheKey: key },
             'upstream failed; answering stale',
           );
           return this.answer(stale, 'STALE', route, call);
@@ -428,7 +428,7 @@ export class CacheService {
       (err: unknown) => {
         this.events.revalidated?.(false, call.spec.name);
         log.warn(
-          { err: err instanceof GatewayError ? err.toJSON() : String(err), key },
+          { error: errorSummary(err), endpoint: call.spec.name, author: authorOf(call), cacheKey: key },
           'background refresh failed',
         );
       },
@@ -444,6 +444,12 @@ export class CacheService {
     this.events.outcome?.('NOT_FOUND', route, call.spec.name);
     throw err;
   }
+}
+
+/** The author a call asks about, for log lines (none for search and per-video endpoints). */
+function authorOf(call: EndpointCall): string | undefined {
+  const param = call.spec.authorParam;
+  return param === undefined ? undefined : call.tuple[param];
 }
 
 function serialize(err: unknown): SerializedGatewayError {

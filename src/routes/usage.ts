@@ -60,14 +60,16 @@ const callerUsageSchema = z.object({
   share: z
     .object({
       limit: count(
-        "The caller's CALLER_UPSTREAM_DAILY share in cost units (for anonymous callers: each address's).",
+        "The caller's CALLER_UPSTREAM_DAILY share in cost units (for anonymous callers: all addresses together).",
       ),
       used: count('Cost units charged against it that day (anonymous: all addresses together).'),
       left: z
         .number()
         .int()
         .nullable()
-        .describe('Units left of it (null for anonymous callers: per address).'),
+        .describe(
+          'Units left of it (never null since anonymous callers share one share; nullable for older clients).',
+        ),
     })
     .nullable()
     .describe('null when the caller has no share.'),
@@ -119,7 +121,7 @@ export function usageRows(
         CALLER_REFUSAL_REASONS.map((r) => [r, n(`refused.${r}`)]),
       ) as CallerUsageRow['refused'],
       endpoints,
-      share: limit === null ? null : { limit, used, left: anonymous ? null : Math.max(0, limit - used) },
+      share: limit === null ? null : { limit, used, left: Math.max(0, limit - used) },
     };
   });
 }
