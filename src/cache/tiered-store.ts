@@ -78,6 +78,8 @@ export class TieredStore implements CacheStore {
         // A malformed message on our channel is not ours to act on.
       }
     });
+    // Back from an outage: the entries fetched meanwhile go to Redis before the others ask for them.
+    o.redis.on('up', () => this.writeBackAll());
     o.subscriber
       .subscribe(o.channel)
       .catch((err: unknown) => o.log.warn({ err: String(err) }, 'invalidation subscribe failed'));
