@@ -2,7 +2,7 @@
 // connect and command timeouts, one retry. A Redis outage must turn into "Redis down" at once,
 // never into a request that hangs. Reconnection goes on in the background forever. A Redis that
 // keeps its connections open but stops answering (a long fork, a failover's silent old address,
-// packet loss) is down too: a PING with its own short deadline tells (STALL_DEADLINE_MS).
+// packet loss) is down too: a PING with its own short deadline tells (STALL_DEADLINE_MS, 1 s).
 import { EventEmitter } from 'node:events';
 import type { FastifyBaseLogger } from 'fastify';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
@@ -16,7 +16,7 @@ export interface RedisTarget {
 
 /** How often the connection is probed, and how long a PING may go unanswered before Redis is down. */
 const PROBE_EVERY_MS = 250;
-const STALL_DEADLINE_MS = 750;
+const STALL_DEADLINE_MS = 1000;
 
 const FAIL_FAST: RedisOptions = {
   enableOfflineQueue: false,
@@ -85,16 +85,16 @@ export class RedisConnection extends EventEmitter {
     this.client = createRedisClient(target, extra);
     this.stallDeadlineMs = opts.stallDeadlineMs ?? STALL_DEADLINE_MS;
     this.client.on('ready', () => {
-      const wasUp = this.up;
+      const wasUp = this.isUp && !this.stalled;
       this.stalled = false; // a new connection
       this.pingSentAt = 0;
       this.isUp = true;
       if (!wasUp) this.emitChange(true, 'connected');
     });
-    this.client.on('end', () => this.setUp(false));
-    this.client.on('close', () => this.setUp(false));
+    this.client.on('end', () => this.setDown());
+    this.client.on('close', () => this.setDown());
     // Without a listener ioredis prints every connection error; the state change is logged once.
-    this.client.on('error', () => this.setUp(false));
+    this.client.on('error', () => this.setDown());
     this.probe = setInterval(() => this.checkStall(), opts.probeEveryMs ?? PROBE_EVERY_MS).unref();
   }
 
@@ -110,10 +110,14 @@ export class RedisConnection extends EventEmitter {
     if (this.closing || !this.isUp || this.client.status !== 'ready') return;
     const now = Date.now();
     if (this.pingSentAt > 0) {
-      if (!this.stalled && now - this.pingSentAt > this.stallDeadlineMs) {
+      const sent = this.pingSentAt;
+      if (this.stalled || now - sent <= this.stallDeadlineMs) return;
+      // After this loop's I/O: a busy event loop runs timers before it reads a PONG already here.
+      setImmediate(() => {
+        if (this.pingSentAt !== sent || this.stalled || this.closing) return;
         this.stalled = true;
         this.emitChange(false, `no answer to PING within ${this.stallDeadlineMs} ms`);
-      }
+      });
       return;
     }
     this.pingSentAt = now;
@@ -150,12 +154,11 @@ export class RedisConnection extends EventEmitter {
     return this.up;
   }
 
-  private setUp(up: boolean): void {
-    if (up === this.isUp) return;
-    const wasUp = this.up;
-    this.isUp = up;
+  private setDown(): void {
+    if (!this.isUp) return;
+    this.isUp = false;
     // A stalled connection that closes was already reported down.
-    if (this.up !== wasUp) this.emitChange(this.up, 'connection lost');
+    if (!this.stalled) this.emitChange(false, 'connection lost');
   }
 
   private emitChange(up: boolean, why: string): void {
