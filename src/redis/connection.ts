@@ -5,7 +5,7 @@
 // packet loss) is down too: a PING with its own short deadline tells (STALL_DEADLINE_MS, 1 s).
 import { EventEmitter } from 'node:events';
 import type { FastifyBaseLogger } from 'fastify';
-import { Cluster, Redis, type RedisOptions } from 'ioredis';
+import { Cluster, type Command, Redis, type RedisOptions } from 'ioredis';
 
 export type RedisClient = Redis | Cluster;
 
@@ -96,6 +96,32 @@ export class RedisConnection extends EventEmitter {
     // Without a listener ioredis prints every connection error; the state change is logged once.
     this.client.on('error', () => this.setDown());
     this.probe = setInterval(() => this.checkStall(), opts.probeEveryMs ?? PROBE_EVERY_MS).unref();
+    this.watchTimeouts();
+  }
+
+  /**
+   * A command that times out tells as much as an unanswered PING, and sooner: without this, one
+   * request could wait out several command timeouts in a row before the PING's deadline passed.
+   */
+  private watchTimeouts(): void {
+    const client = this.client as unknown as {
+      sendCommand: (command: Command, ...rest: unknown[]) => unknown;
+    };
+    const send = client.sendCommand.bind(client);
+    client.sendCommand = (command, ...rest) => {
+      const sent = send(command, ...rest);
+      command.promise.catch((err: unknown) => {
+        if (err instanceof Error && err.message === 'Command timed out')
+          this.declareStall('a command timed out');
+      });
+      return sent;
+    };
+  }
+
+  private declareStall(why: string): void {
+    if (this.stalled || this.closing || !this.isUp) return;
+    this.stalled = true;
+    this.emitChange(false, why);
   }
 
   get up(): boolean {
@@ -114,9 +140,8 @@ export class RedisConnection extends EventEmitter {
       if (this.stalled || now - sent <= this.stallDeadlineMs) return;
       // After this loop's I/O: a busy event loop runs timers before it reads a PONG already here.
       setImmediate(() => {
-        if (this.pingSentAt !== sent || this.stalled || this.closing) return;
-        this.stalled = true;
-        this.emitChange(false, `no answer to PING within ${this.stallDeadlineMs} ms`);
+        if (this.pingSentAt === sent)
+          this.declareStall(`no answer to PING within ${this.stallDeadlineMs} ms`);
       });
       return;
     }
