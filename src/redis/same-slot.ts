@@ -4,7 +4,7 @@ export function sameSlotKey(key: string, suffix: string): string {
   const open = key.indexOf('{');
   const close = open < 0 ? -1 : key.indexOf('}', open + 1);
   if (close > open + 1) return key + suffix;
-  // Braces that make no tag: the whole key would hash, but braces in a tag would cut it short.
-  if (key.includes('{') || key.includes('}')) throw new Error(`cannot tag the key ${key}`);
+  // Braces that make no tag cannot go inside one (REDIS_KEY_PREFIX allows none; keys have none).
+  if (key.includes('{') || key.includes('}')) return key + suffix;
   return `{${key}}${suffix}`;
 }
