@@ -8,7 +8,10 @@
 // setting it: known + counted since the emptying is the day's true count. Every instance restores
 // what it knows, but only the part above what another instance already restored for the same
 // counter in the same epoch (a base kept next to the counter), so the largest known value is added
-// once, whichever instance knew it. A restore that runs twice adds nothing the second time.
+// once, whichever instance knew it. A restore that runs twice adds nothing the second time. Values
+// an instance read after the new epoch began (from a counter another instance had already
+// restored) are left out by their time; the instances' clocks are assumed to agree within the
+// time between the epoch key's creation and the first restore (milliseconds, on one instance).
 import { randomBytes } from 'node:crypto';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Result } from 'ioredis';
@@ -48,8 +51,27 @@ declare module 'ioredis' {
 interface Known {
   key: string;
   field: string;
-  value: number;
+  /** The largest value seen more than HISTORY_MS ago. */
+  settled: number;
+  /** Each new largest value of the last HISTORY_MS, and when it was seen (ascending). */
+  raises: Array<{ value: number; at: number }>;
   expiresAt: number;
+}
+
+/**
+ * How long each new largest value is kept with its time. An instance may read values from a
+ * counter another instance already restored (before it notices the new epoch itself, within
+ * CHECK_EVERY_MS): those were seen after the epoch began, and must not be restored again.
+ */
+const HISTORY_MS = 10_000;
+
+const largest = (k: Known): number => k.raises.at(-1)?.value ?? k.settled;
+
+/** The largest value seen before `t` (this instance's clock). */
+function largestBefore(k: Known, t: number): number {
+  let v = k.settled;
+  for (const r of k.raises) if (r.at < t) v = Math.max(v, r.value);
+  return v;
 }
 
 export class CounterMemory {
@@ -76,10 +98,15 @@ export class CounterMemory {
   /** What Redis said `key` (a hash's `field`, or a plain counter) holds; kept for `ttlMs`. */
   saw(key: string, field: string | undefined, value: number, ttlMs: number): void {
     const id = `${key}\n${field ?? ''}`;
-    const k = this.known.get(id);
-    const expiresAt = Date.now() + ttlMs;
-    if (k && k.value >= value) k.expiresAt = Math.max(k.expiresAt, expiresAt);
-    else this.known.set(id, { key, field: field ?? '', value, expiresAt });
+    const now = Date.now();
+    let k = this.known.get(id);
+    if (!k) {
+      k = { key, field: field ?? '', settled: 0, raises: [], expiresAt: 0 };
+      this.known.set(id, k);
+    }
+    k.expiresAt = Math.max(k.expiresAt, now + ttlMs);
+    if (value > largest(k)) k.raises.push({ value, at: now });
+    while (k.raises.length > 0 && k.raises[0]!.at < now - HISTORY_MS) k.settled = k.raises.shift()!.value;
   }
 
   /** Reads the epoch; restores the known counters when Redis was emptied since they were read. */
@@ -97,7 +124,8 @@ export class CounterMemory {
     const client = this.redis.client;
     let epoch = await client.get(this.epochKey);
     if (epoch === null) {
-      const mine = randomBytes(6).toString('base64url');
+      // When it began, by this instance's clock: values seen after it are the new epoch's.
+      const mine = `${randomBytes(6).toString('base64url')}.${Date.now()}`;
       epoch = (await client.set(this.epochKey, mine, 'NX')) === 'OK' ? mine : await client.get(this.epochKey);
       if (epoch === null) return;
     }
@@ -110,11 +138,13 @@ export class CounterMemory {
   private async restore(epoch: string): Promise<void> {
     const now = Date.now();
     const live = [...this.known.values()].filter((k) => k.expiresAt > now);
+    const began = Number(epoch.slice(epoch.lastIndexOf('.') + 1)) || now;
     let added = 0;
     await Promise.all(
       live.map(async (k) => {
         const base = sameSlotKey(k.key, `:restored:${epoch}`);
-        added += await this.redis.client.xtgCounterRestore(k.key, base, k.value, k.field, k.expiresAt - now);
+        const known = largestBefore(k, began);
+        added += await this.redis.client.xtgCounterRestore(k.key, base, known, k.field, k.expiresAt - now);
       }),
     );
     this.log.warn(

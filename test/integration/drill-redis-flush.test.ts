@@ -62,9 +62,10 @@ describe.skipIf(!hasBinary('redis-server'))('Redis emptied (restart without pers
     await admin.flushall();
     admin.disconnect();
     const after = await spend(g, 20, 'quotaafter');
-    console.log('flush drill figures (quota)', JSON.stringify({ calls: sim!.callCount }));
+    console.log('flush drill figures (quota)', JSON.stringify({ calls: sim!.callCount, after }));
     expect(sim!.callCount).toBeLessThanOrEqual(21);
-    // What was left of the budget is still spent (each instance alone would allow 4 of the 8).
+    // What was left of the budget is still spent: not restored twice, in all or in part (an
+    // instance that read the counter after the other had restored it once restored that again).
     expect(sim!.callCount).toBeGreaterThanOrEqual(18);
     expect(after.filter((s) => s !== 200 && s !== 503)).toEqual([]);
   }, 60_000);
@@ -78,7 +79,7 @@ describe.skipIf(!hasBinary('redis-server'))('Redis emptied (restart without pers
     const after = await spend(g, 15, 'shareafter');
     console.log('flush drill figures (share)', JSON.stringify({ calls: sim!.callCount }));
     expect(sim!.callCount).toBeLessThanOrEqual(11);
-    expect(sim!.callCount).toBeGreaterThanOrEqual(9);
+    expect(sim!.callCount).toBeGreaterThanOrEqual(8);
     expect(after.filter((s) => s !== 200 && s !== 429)).toEqual([]);
   }, 60_000);
 });

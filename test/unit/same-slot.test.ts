@@ -10,14 +10,13 @@ function hashed(key: string): string {
 }
 
 describe('sameSlotKey', () => {
-  it.each([
-    'xtg:share:2026-12-04',
-    'xtg:{gov}:quota:2026-12-04',
-    't:drill:abc123:usage:2026-12-04',
-  ])('hashes %s and its companion alike', (key) => {
-    const companion = sameSlotKey(key, ':ids');
-    expect(companion).not.toBe(key);
-    expect(companion.endsWith(':ids')).toBe(true);
-    expect(hashed(companion)).toBe(hashed(key));
-  });
+  it.each(['xtg:share:2026-12-04', 'xtg:{gov}:quota:2026-12-04', 't:drill:abc123:usage:2026-12-04'])(
+    'hashes %s and its companion alike',
+    (key) => {
+      const companion = sameSlotKey(key, ':ids');
+      expect(companion).not.toBe(key);
+      expect(companion.endsWith(':ids')).toBe(true);
+      expect(hashed(companion)).toBe(hashed(key));
+    },
+  );
 });
