@@ -223,15 +223,21 @@ export class RedisCoordinator implements Coordinator {
       const onMessage = (o: SharedOutcome) => finish(o);
       set.add(onMessage);
       const deadline = setTimeout(() => finish('timeout'), timeoutMs);
-      // Covers a release published before we subscribed, and a lost message.
+      // Covers a release published before we subscribed, and a lost message. An entry that appears
+      // while a lease is still held (written back by an instance that fetched it while Redis could
+      // not take it, under a lease nobody will release) ends the wait too.
+      let absent: boolean | undefined;
       const check = async () => {
         if (!this.redis.up) return finish('timeout');
         try {
-          const [held, outcome] = await Promise.all([
+          const [held, outcome, entry] = await Promise.all([
             this.redis.client.exists(this.lockKey(key)),
             this.redis.client.get(this.outcomeKey(key)),
+            this.redis.client.exists(key),
           ]);
+          absent ??= entry === 0;
           if (held === 0) finish((outcome && parseOutcome(outcome)) || { ok: true });
+          else if (absent && entry === 1) finish({ ok: true });
         } catch {
           finish('timeout');
         }
