@@ -1,7 +1,7 @@
 // The request path for one parameter tuple: cache, stale rules and single flight in front of the
 // upstream. Every route (normalised, drop-in, batch) goes through get(), so all share one cache.
 import type { FastifyBaseLogger } from 'fastify';
-import { authorNotFound, GatewayError, type SerializedGatewayError } from '../errors.js';
+import { authorNotFound, errorSummary, GatewayError, type SerializedGatewayError } from '../errors.js';
 import type { CallerRef } from '../limits/caller-ref.js';
 import { CallerRefusal, type CallerRefusalReason, isCallerRefusal } from '../limits/caller-refusal.js';
 import type { UpstreamResult } from '../upstream/client.js';
@@ -170,7 +170,7 @@ export class SpreadService {
         const stale = cached ?? (await this.o.store.get(key));
         if (stale?.kind === 'ok' && freshness(stale, this.o.windows, this.now()) !== 'expired') {
           log.warn(
-            { err: { code: err.code, upstreamCode: err.upstreamCode }, key },
+            { error: errorSummary(err), author: params.oAuthorId, cacheKey: key },
             'upstream failed; answering stale',
           );
           return this.answer(stale, 'STALE', route);
@@ -366,7 +366,7 @@ export class SpreadService {
       (err: unknown) => {
         this.events.revalidated?.(false);
         log.warn(
-          { err: err instanceof GatewayError ? err.toJSON() : String(err), key },
+          { error: errorSummary(err), author: params.oAuthorId, cacheKey: key },
           'background refresh failed',
         );
       },

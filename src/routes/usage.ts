@@ -45,13 +45,17 @@ const callerUsageSchema = z.object({
     .describe('429 answers by reason: rate (CALLER_RATE_LIMIT), daily_share, pending, credentials.'),
   share: z
     .object({
-      limit: count("The caller's CALLER_UPSTREAM_DAILY share (for anonymous callers: each address's)."),
+      limit: count(
+        "The caller's CALLER_UPSTREAM_DAILY share (for anonymous callers: all addresses together).",
+      ),
       used: count('Upstream calls charged against it that day (anonymous: all addresses together).'),
       left: z
         .number()
         .int()
         .nullable()
-        .describe('What is left of it (null for anonymous callers: per address).'),
+        .describe(
+          'What is left of it (never null since anonymous callers share one share; nullable for older clients).',
+        ),
     })
     .nullable()
     .describe('null when the caller has no share.'),
@@ -91,7 +95,7 @@ export function usageRows(
       refused: Object.fromEntries(
         CALLER_REFUSAL_REASONS.map((r) => [r, n(`refused.${r}`)]),
       ) as CallerUsageRow['refused'],
-      share: limit === null ? null : { limit, used, left: anonymous ? null : Math.max(0, limit - used) },
+      share: limit === null ? null : { limit, used, left: Math.max(0, limit - used) },
     };
   });
 }

@@ -230,7 +230,7 @@ export async function startSimUpstream(opts: SimUpstreamOptions = {}): Promise<S
     if (id.startsWith('reset')) return { reset: true };
     if (httpStatus !== undefined && httpStatus >= 200 && httpStatus <= 599) return { httpStatus };
     if (code) return { code };
-    if (id.startsWith('echotoken')) return echoToken(p, token);
+    if (id.startsWith('echotoken')) return echoToken(p, token, sp.toString());
     const depth = prefixNumber(id, 'deep');
     if (depth !== undefined) return { code: 0, rawData: nestedDataJson(p, depth) };
     if (id.startsWith('flaky301') && !seenTuples.has(tupleKey(p))) {
@@ -375,9 +375,10 @@ export async function startSimUpstream(opts: SimUpstreamOptions = {}): Promise<S
 
 /**
  * An upstream (or a proxy) that echoes the request back: the token in the request id, in values
- * (plain, URL-encoded, inside a URL) and in keys, at the top and nested (author ids `echotoken…`).
+ * (plain, URL-encoded, inside a URL, and the query as received) and in keys, at the top and nested
+ * (author ids `echotoken…`).
  */
-function echoToken(p: SpreadParams, token: string): Reply {
+function echoToken(p: SpreadParams, token: string, query: string): Reply {
   const data = simSpreadData(p);
   const url = `https://api.justoneapi.com${UPSTREAM_PATH}?oAuthorId=${p.oAuthorId}&token=${encodeURIComponent(token)}`;
   return {
@@ -386,6 +387,7 @@ function echoToken(p: SpreadParams, token: string): Reply {
     data: {
       ...data,
       echo_url: url,
+      echo_query: query,
       [`echo_${token}`]: token,
       item_rate: { ...(data['item_rate'] as object), [token]: { nested: [token, { url }] } },
     },
