@@ -6,6 +6,7 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { Config } from '../config.js';
 import type { RedisConnection } from '../redis/connection.js';
+import type { CounterMemory } from '../redis/counter-memory.js';
 import type { BackoffPolicy, CircuitPolicy } from './backoff.js';
 import { configuredEndpoints, endpointBudget } from './endpoint-budgets.js';
 import { LocalGate } from './local-gate.js';
@@ -21,6 +22,7 @@ export interface GatekeeperOptions {
   backoff: BackoffPolicy;
   circuit: CircuitPolicy;
   burst: number;
+  counters?: CounterMemory | undefined;
   /** The upstream's day; default: midnight to midnight in UPSTREAM_QUOTA_TZ. */
   day?: DayClock | undefined;
 }
@@ -105,7 +107,7 @@ export class Gatekeeper {
         }
         this.sharedAnswered(true);
         if (v.kind === 'refuse') this.local.applyRefusal(endpoint, Date.now(), v, ctx.dayId);
-        if (v.quotaUsed !== undefined) this.knownUsed = { dayId: ctx.dayId, used: v.quotaUsed };
+        if (v.quotaUsed !== undefined) this.sawUsed(ctx, v.quotaUsed);
         return v;
       } catch (err) {
         this.sharedAnswered(false, err);
@@ -162,7 +164,7 @@ export class Gatekeeper {
     try {
       const s = await this.shared.status(dayId, endpoints);
       this.local.applySnapshot(Date.now(), s, dayId);
-      this.knownUsed = { dayId, used: s.account.quotaUsed };
+      this.sawUsed(this.context(endpoints[0] ?? '', Date.now()), s.account.quotaUsed);
       for (const [e, es] of s.endpoints) this.knownEpUsed.set(e, { dayId, used: es.quotaUsed });
     } catch {
       // The next gate call notices the outage; a missed refresh only delays a gauge.
@@ -193,6 +195,18 @@ export class Gatekeeper {
       quotaLeft: b.dailyQuota > 0 ? Math.max(0, b.dailyQuota - used) : null,
       rps: b.rps,
     };
+  }
+
+  /** Today's quota count as Redis said it: kept here, and remembered should Redis forget it. */
+  private sawUsed(ctx: GateContext, used: number): void {
+    this.knownUsed = { dayId: ctx.dayId, used };
+    if (ctx.quota > 0 && this.shared)
+      this.o.counters?.saw(
+        this.shared.accountKeys(ctx.dayId)[1]!,
+        undefined,
+        used,
+        ctx.dayLeftMs + 3_600_000,
+      );
   }
 
   private sharedAnswered(ok: boolean, err?: unknown): void {
