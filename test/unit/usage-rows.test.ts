@@ -13,6 +13,7 @@ describe('usage rows', () => {
           ['cacheHits', 2],
           ['upstreamCalls', 10],
           ['billedCalls', 9],
+          ['upstreamUnits', 20], // its calls cost 2 units each
           ['refused.daily_share', 3],
           ['requests@get_author_base_info', 7],
           ['cacheHits@get_author_base_info', 2],
@@ -37,6 +38,7 @@ describe('usage rows', () => {
         cacheHits: 0,
         upstreamCalls: 0,
         billedCalls: 0,
+        upstreamUnits: 0,
         refused: { rate: 0, daily_share: 0, pending: 0, credentials: 0 },
         endpoints: {},
         share: { limit: 3, used: 2, left: 1 },
@@ -47,6 +49,7 @@ describe('usage rows', () => {
         cacheHits: 2,
         upstreamCalls: 10,
         billedCalls: 9,
+        upstreamUnits: 20,
         refused: { rate: 0, daily_share: 3, pending: 0, credentials: 0 },
         endpoints: {
           get_author_base_info: { requests: 7, cacheHits: 2, upstreamCalls: 0, billedCalls: 0 },
@@ -60,6 +63,7 @@ describe('usage rows', () => {
         cacheHits: 0,
         upstreamCalls: 0,
         billedCalls: 0,
+        upstreamUnits: 0,
         refused: { rate: 0, daily_share: 0, pending: 0, credentials: 0 },
         endpoints: {},
         share: null,
