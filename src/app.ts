@@ -27,6 +27,7 @@ import errorHandler, { frameworkErrorHandler } from './plugins/error-handler.js'
 import observability from './plugins/observability.js';
 import openapi from './plugins/openapi.js';
 import { createRedisClient, RedisConnection, SUBSCRIBER } from './redis/connection.js';
+import { CounterMemory } from './redis/counter-memory.js';
 import batchRoute from './routes/batch.js';
 import dropInRoute from './routes/drop-in.js';
 import familyRoutes from './routes/family.js';
@@ -115,9 +116,12 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   // behind cache traffic.
   const limitsRedis = redis ? new RedisConnection(redisTarget, app.log, 'rate-limit') : null;
   await limitsRedis?.waitReady(1000);
+  // The day's counts (quota, shares), put back should Redis come back without them.
+  const counters = redis ? new CounterMemory(redis, keyPrefix, app.log) : undefined;
   const governor = new UpstreamGovernor({
     config,
     redis,
+    counters,
     metrics,
     log: app.log,
     keyPrefix,
@@ -195,6 +199,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     await client.close();
     await store.close();
     await governor.close();
+    counters?.close();
     await usage.close(); // the last second's counts, before Redis closes
     subscriber?.disconnect();
     await redis?.close();

@@ -3,6 +3,9 @@
 // is never lost to an outage). A copy past fresh never answers while Redis is up: another instance
 // may have refreshed the entry there. Purges travel to every instance's copy over pub/sub. The copy
 // is bounded by bytes (CACHE_MEMORY_MAX_BYTES) and holds entries as bytes (held-entry.ts).
+// An entry fetched while Redis could not take it (down, silent, or at maxmemory) is written there
+// once Redis does (SET NX: a newer answer another instance stored wins), so the other instances
+// find it instead of paying the upstream for it again.
 import type { FastifyBaseLogger } from 'fastify';
 import { LRUCache } from 'lru-cache';
 import type { RedisConnection } from '../redis/connection.js';
@@ -31,6 +34,9 @@ interface Timing {
 }
 
 const TICK_MS = 10;
+/** How often entries Redis could not take are offered again, and how many are kept for it. */
+const WRITE_BACK_EVERY_MS = 500;
+const WRITE_BACK_MAX_KEYS = 10_000;
 
 /** What the copy holds per key: an ok entry as is, or "no content" wrapped. */
 type Local = HeldOk | (Timing & { entry: NotFoundEntry });
@@ -55,6 +61,9 @@ export class TieredStore implements CacheStore {
   private readonly local: LRUCache<string, Local>;
   private readonly now: () => number;
   private readonly startedAt: number;
+  /** Keys whose entry is held here but not (yet) in Redis. */
+  private readonly unwritten = new Set<string>();
+  private writeBackTimer: NodeJS.Timeout | null = null;
 
   constructor(private readonly o: TieredStoreOptions) {
     this.now = o.now ?? Date.now;
@@ -69,6 +78,8 @@ export class TieredStore implements CacheStore {
         // A malformed message on our channel is not ours to act on.
       }
     });
+    // Back from an outage: the entries fetched meanwhile go to Redis before the others ask for them.
+    o.redis.on('up', () => this.writeBackAll());
     o.subscriber
       .subscribe(o.channel)
       .catch((err: unknown) => o.log.warn({ err: String(err) }, 'invalidation subscribe failed'));
@@ -130,11 +141,33 @@ export class TieredStore implements CacheStore {
   async set(key: string, entry: CacheEntry, ttlSeconds: number): Promise<void> {
     const held = hold(entry);
     this.remember(key, held, ttlSeconds * 1000);
-    if (!this.o.redis.up) return;
+    this.unwritten.delete(key);
+    if (!this.o.redis.up) return this.writeLater(key);
     try {
       await this.o.redis.client.set(key, storeJson(held), 'EX', ttlSeconds);
     } catch {
-      // Kept locally; the connection's state change is logged once by RedisConnection.
+      // Kept locally and offered again; the connection's state change is logged by RedisConnection.
+      this.writeLater(key);
+    }
+  }
+
+  private writeLater(key: string): void {
+    if (this.unwritten.size >= WRITE_BACK_MAX_KEYS) return;
+    this.unwritten.add(key);
+    this.writeBackTimer ??= setInterval(() => this.writeBackAll(), WRITE_BACK_EVERY_MS).unref();
+  }
+
+  private writeBackAll(): void {
+    if (!this.o.redis.up) return;
+    const now = this.now();
+    for (const key of this.unwritten) {
+      this.unwritten.delete(key);
+      const local = this.copy(key, now);
+      if (local) this.writeBack(key, entryOf(local), now, () => this.writeLater(key));
+    }
+    if (this.unwritten.size === 0 && this.writeBackTimer) {
+      clearInterval(this.writeBackTimer);
+      this.writeBackTimer = null;
     }
   }
 
@@ -176,6 +209,7 @@ export class TieredStore implements CacheStore {
   }
 
   async close(): Promise<void> {
+    if (this.writeBackTimer) clearInterval(this.writeBackTimer);
     this.local.clear();
   }
 
@@ -216,12 +250,12 @@ export class TieredStore implements CacheStore {
     return entry.fetchedAt + ttlSeconds(entry, this.o.windows) * 1000 - now;
   }
 
-  private writeBack(key: string, entry: CacheEntry, now: number): void {
+  private writeBack(key: string, entry: CacheEntry, now: number, failed = () => {}): void {
     const ttlMs = this.ttlLeftMs(entry, now);
     if (ttlMs <= 0) return;
     this.remember(key, entry, ttlMs);
     // NX: an answer another instance stored meanwhile is newer than ours.
-    this.o.redis.client.set(key, storeJson(entry), 'PX', ttlMs, 'NX').catch(() => {});
+    this.o.redis.client.set(key, storeJson(entry), 'PX', ttlMs, 'NX').catch(failed);
   }
 }
 

@@ -5,6 +5,7 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { Config } from '../config.js';
 import type { RedisConnection } from '../redis/connection.js';
+import type { CounterMemory } from '../redis/counter-memory.js';
 import type { BackoffPolicy, CircuitPolicy } from './backoff.js';
 import { LocalGate } from './local-gate.js';
 import { type DayClock, QuotaCalendar } from './quota-day.js';
@@ -19,6 +20,7 @@ export interface GatekeeperOptions {
   backoff: BackoffPolicy;
   circuit: CircuitPolicy;
   burst: number;
+  counters?: CounterMemory | undefined;
   /** The upstream's day; default: midnight to midnight in UPSTREAM_QUOTA_TZ. */
   day?: DayClock | undefined;
 }
@@ -78,7 +80,7 @@ export class Gatekeeper {
           this.local.mirrorTat(Date.now() + v.tatAheadMs);
         this.sharedAnswered(true);
         if (v.kind === 'refuse') this.local.applyRefusal(Date.now(), v, ctx.dayId);
-        if (v.quotaUsed !== undefined) this.knownUsed = { dayId: ctx.dayId, used: v.quotaUsed };
+        if (v.quotaUsed !== undefined) this.sawUsed(ctx, v.quotaUsed);
         return v;
       } catch (err) {
         this.sharedAnswered(false, err);
@@ -126,7 +128,7 @@ export class Gatekeeper {
     try {
       const s = await this.shared.status(dayId);
       this.local.applySnapshot(Date.now(), s, dayId);
-      this.knownUsed = { dayId, used: s.quotaUsed };
+      this.sawUsed(this.context(Date.now()), s.quotaUsed);
     } catch {
       // The next gate call notices the outage; a missed refresh only delays a gauge.
     }
@@ -139,6 +141,13 @@ export class Gatekeeper {
     const known = this.knownUsed.dayId === dayId ? this.knownUsed.used : 0;
     const used = known + this.local.unsynced(dayId) * this.instances;
     return { state: this.local.state(now, dayId), quotaLeft: quota > 0 ? Math.max(0, quota - used) : null };
+  }
+
+  /** Today's quota count as Redis said it: kept here, and remembered should Redis forget it. */
+  private sawUsed(ctx: GateContext, used: number): void {
+    this.knownUsed = { dayId: ctx.dayId, used };
+    if (ctx.quota > 0 && this.shared)
+      this.o.counters?.saw(this.shared.keys(ctx.dayId)[1]!, undefined, used, ctx.dayLeftMs + 3_600_000);
   }
 
   private sharedAnswered(ok: boolean, err?: unknown): void {

@@ -12,6 +12,7 @@ import { CallerShares, type Receipt } from '../limits/caller-shares.js';
 import type { GatewayMetrics } from '../metrics.js';
 import type { ReadinessCheck } from '../readiness.js';
 import type { RedisConnection } from '../redis/connection.js';
+import type { CounterMemory } from '../redis/counter-memory.js';
 import type { UpstreamCallRecord, UpstreamGate } from '../upstream/client.js';
 import { CREDENTIAL_CODES } from '../upstream/codes.js';
 import { type BackoffPolicy, type CircuitPolicy, DEFAULT_BACKOFF, DEFAULT_CIRCUIT } from './backoff.js';
@@ -41,6 +42,8 @@ export interface GovernorOptions extends GovernorTuning {
   log: FastifyBaseLogger;
   /** Prefix of every Redis key (config.REDIS_KEY_PREFIX, or a test's own). */
   keyPrefix: string;
+  /** Remembers the day's counts (quota, shares) to put them back should Redis forget them. */
+  counters?: CounterMemory | undefined;
 }
 
 function eventOf(code: number | null): CallEvent {
@@ -88,6 +91,7 @@ export class UpstreamGovernor implements UpstreamGate {
       tz: opts.config.UPSTREAM_QUOTA_TZ,
       instances: opts.config.EXPECTED_INSTANCES,
       metrics: opts.metrics,
+      counters: opts.counters,
     });
     let refreshing = false;
     const refresh = () => {

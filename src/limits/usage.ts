@@ -3,11 +3,16 @@
 // process and written to Redis once a second (one MULTI of HINCRBYs per day's hash), never one
 // command per request; while Redis is down they keep adding up and are written when it is back.
 // A crashed instance loses at most its last second; a clean shutdown writes what it holds.
+// Each write has an id that Redis remembers for WRITE_ID_MEMORY_MS: a write whose reply never came
+// is sent again under the same id, and counts once whether or not the first one ran (late).
+import { randomBytes } from 'node:crypto';
 import type { FastifyBaseLogger } from 'fastify';
+import type { Result } from 'ioredis';
 import { Gauge } from 'prom-client';
 import { QuotaCalendar } from '../governance/quota-day.js';
 import { type GatewayMetrics, hotSeries } from '../metrics.js';
 import type { RedisConnection } from '../redis/connection.js';
+import { sameSlotKey } from '../redis/same-slot.js';
 import type { CallerRef } from './caller-ref.js';
 import type { CallerRefusalReason } from './caller-refusal.js';
 
@@ -39,6 +44,42 @@ interface EndpointFields {
   cacheHits: EndpointCounter;
   upstreamCalls: EndpointCounter;
   billedCalls: EndpointCounter;
+}
+
+/** How long Redis remembers a write's id: a write run later than this after its send counts twice. */
+const WRITE_ID_MEMORY_MS = 3_600_000;
+
+// KEYS: the day's hash, its write ids (a sorted set by time, same slot). ARGV: write id, retention
+// ms, id memory ms, then field, n pairs. A write id seen before adds nothing.
+const WRITE_LUA = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - tonumber(ARGV[3]))
+if redis.call('ZSCORE', KEYS[2], ARGV[1]) then return 0 end
+redis.call('ZADD', KEYS[2], now, ARGV[1])
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
+for i = 4, #ARGV, 2 do redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 1]) end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1`;
+
+declare module 'ioredis' {
+  interface RedisCommander<Context> {
+    xtgUsageWrite(
+      hash: string,
+      ids: string,
+      id: string,
+      retentionMs: number,
+      idMs: number,
+      ...fieldsAndCounts: Array<string | number>
+    ): Result<number, Context>;
+  }
+}
+
+/** One day's counts on their way to Redis, under the id they keep until Redis has them. */
+interface Write {
+  id: string;
+  day: string;
+  args: Array<string | number>;
 }
 
 export interface CallerUsageOptions {
@@ -76,11 +117,18 @@ export class CallerUsage {
   private readonly timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> | null = null;
   private readonly endpointFields = new Map<string, EndpointFields>();
+  /** Writes sent and not confirmed: sent again, under their ids, before anything newer. */
+  private unconfirmed: Write[] = [];
+  private readonly idPrefix = randomBytes(6).toString('base64url');
+  private seq = 0;
 
   constructor(private readonly o: CallerUsageOptions) {
     this.calendar = new QuotaCalendar(o.tz);
     this.todayGauges();
-    if (o.redis) this.timer = setInterval(() => void this.flush(), o.flushMs ?? 1000).unref();
+    if (o.redis) {
+      o.redis.client.defineCommand('xtgUsageWrite', { numberOfKeys: 2, lua: WRITE_LUA });
+      this.timer = setInterval(() => void this.flush(), o.flushMs ?? 1000).unref();
+    }
   }
 
   key(day: string): string {
@@ -156,10 +204,11 @@ export class CallerUsage {
   async flush(): Promise<void> {
     while (this.flushing) await this.flushing;
     const redis = this.o.redis;
-    if (!redis?.up || this.unwritten.size === 0) return;
-    const batch = this.unwritten;
+    if (!redis?.up || (this.unwritten.size === 0 && this.unconfirmed.length === 0)) return;
+    const writes = [...this.unconfirmed, ...this.writesOf(this.unwritten)];
     this.unwritten = new Map();
-    this.flushing = this.write(redis, batch).finally(() => {
+    this.unconfirmed = [];
+    this.flushing = this.write(redis, writes).finally(() => {
       this.flushing = null;
     });
     await this.flushing;
@@ -221,24 +270,37 @@ export class CallerUsage {
     return c;
   }
 
-  private async write(redis: RedisConnection, batch: Counts): Promise<void> {
+  private writesOf(batch: Counts): Write[] {
+    const out: Write[] = [];
     for (const [day, callers] of batch) {
-      const key = this.key(day);
-      const m = redis.client.multi();
+      const args: Array<string | number> = [];
       for (const [caller, c] of callers)
-        for (const [counter, n] of Object.entries(c)) m.hincrby(key, `${caller}|${counter}`, n ?? 0);
-      m.pexpire(key, RETENTION_MS);
+        for (const [counter, n] of Object.entries(c)) args.push(`${caller}|${counter}`, n ?? 0);
+      if (args.length > 0) out.push({ id: `${this.idPrefix}.${(this.seq++).toString(36)}`, day, args });
+    }
+    return out;
+  }
+
+  private async write(redis: RedisConnection, writes: Write[]): Promise<void> {
+    const failed: Write[] = [];
+    for (const w of writes) {
+      const key = this.key(w.day);
       try {
-        await m.exec();
+        await redis.client.xtgUsageWrite(
+          key,
+          sameSlotKey(key, ':ids'),
+          w.id,
+          RETENTION_MS,
+          WRITE_ID_MEMORY_MS,
+          ...w.args,
+        );
       } catch {
-        // Kept for the next flush. A write that Redis applied but did not confirm in time would be
-        // counted twice; that needs a timeout after the command reached Redis, and is logged.
-        this.o.log.warn({ day }, 'usage counts not written to Redis; kept for the next attempt');
-        for (const [caller, c] of callers)
-          for (const [counter, n] of Object.entries(c))
-            this.add(caller, counter as UsageCounter, n ?? 0, day);
+        // Sent again under the same id: should this one still run in Redis, it counts once.
+        this.o.log.warn({ day: w.day }, 'usage counts not written to Redis; kept for the next attempt');
+        failed.push(w);
       }
     }
+    this.unconfirmed.unshift(...failed);
   }
 
   /** Without Redis the counts live here: keep only the days /v1/usage serves. */

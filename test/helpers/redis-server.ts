@@ -13,6 +13,10 @@ export interface RedisProcess {
   stop(): Promise<void>;
   /** Same port and dir; data is not kept (and a cluster node forgets its cluster). */
   restart(): Promise<void>;
+  /** SIGSTOP: the server keeps its connections open and answers nothing (a silent Redis). */
+  pause(): void;
+  /** SIGCONT. stop() and the exit hook resume (or kill) a paused server too. */
+  resume(): void;
 }
 
 export interface StartRedisOptions {
@@ -161,6 +165,7 @@ async function spawnAndWait(port: number, dir: string, cluster: boolean): Promis
 
 async function terminate({ child, exited }: Spawned): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null || !child.pid) return;
+  child.kill('SIGCONT'); // a paused server would not act on SIGTERM
   child.kill('SIGTERM');
   const killer = setTimeout(() => child.kill('SIGKILL'), 2_000);
   await exited;
@@ -208,6 +213,12 @@ export async function startRedisServer(opts: StartRedisOptions = {}): Promise<Re
       return proc.child.pid ?? -1;
     },
     stop,
+    pause() {
+      proc.child.kill('SIGSTOP');
+    },
+    resume() {
+      proc.child.kill('SIGCONT');
+    },
     async restart() {
       await stop();
       mkdirSync(dir, { recursive: true });
