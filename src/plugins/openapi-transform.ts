@@ -14,7 +14,7 @@ declare module 'fastify' {
 }
 
 /** Either header works; OpenAPI lists alternatives as separate requirement objects. */
-const CALLER_SECURITY: Array<Record<string, string[]>> = [{ apiKey: [] }, { bearer: [] }];
+export const CALLER_SECURITY: Array<Record<string, string[]>> = [{ apiKey: [] }, { bearer: [] }];
 
 type Json = Record<string, unknown>;
 type Override = NonNullable<
@@ -73,7 +73,7 @@ const H = {
   'retry-after': int('Seconds to wait before trying again.'),
 };
 
-const REQUEST_HEADERS = {
+export const REQUEST_HEADERS = {
   'if-none-match': str('An `etag` from an earlier answer: 304 with no body while it is still current.'),
   'cache-control': str(
     '`no-cache` from an admin key forces an upstream call (`x-cache: BYPASS`); ignored for other callers.',
@@ -83,7 +83,7 @@ const REQUEST_HEADERS = {
 type RouteConfig = { auth?: string; cacheable?: boolean; forceRefresh?: boolean; errorEnvelope?: string };
 
 /** The headers one response of a route carries. */
-function responseHeaders(status: string, c: RouteConfig): Json {
+export function responseHeaders(status: string, c: RouteConfig): Json {
   const code = Number(status);
   const headers: Json = { 'x-request-id': H['x-request-id'] };
   const ok = code === 200 || code === 304;
