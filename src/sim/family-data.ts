@@ -28,7 +28,7 @@ export function kindOf(e: SimEndpointInfo): SimKind {
   if (e.name.includes('search')) return 'search';
   if (e.name.includes('daily_fans') || e.name.includes('daily-fans')) return 'daily-fans';
   if (has('itemId') || has('detailId')) return 'video';
-  if (has('page')) return 'list';
+  if (has('page') || /videos|show[_-]items/.test(e.name)) return 'list';
   if (e.name.includes('distribution')) return 'distribution';
   return 'profile';
 }

@@ -3,6 +3,7 @@
 // special subject ids and limits per endpoint, calls counted per endpoint and parameters, and the
 // 404 of a path the upstream does not have (recorded, so a test sees a leak). Spread-info's own
 // behaviour is in sim-upstream.test.ts.
+import { readFileSync } from 'node:fs';
 import { Agent, request } from 'undici';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { CATALOGUE } from '../../src/catalogue/index.js';
@@ -267,5 +268,25 @@ describe('paths the upstream does not have', () => {
       crafted.map((p) => [p, null, false]),
     );
     expect(sim.billedCount).toBe(0);
+  });
+});
+
+describe('docs/family.md', () => {
+  it('lists every catalogued endpoint with the fake shape the sim answers it with', () => {
+    const md = readFileSync(new URL('../../docs/family.md', import.meta.url), 'utf8');
+    const rows = new Map<string, string[]>();
+    for (const line of md.split('\n')) {
+      const cells = line.split('|').map((c) => c.trim());
+      const name = /^`([^`]+)`$/.exec(cells[1] ?? '')?.[1];
+      if (name && cells.length >= 8) rows.set(name, cells);
+    }
+    expect([...rows.keys()].sort()).toEqual(CATALOGUE.endpoints.map((e) => e.name).sort());
+    for (const e of CATALOGUE.endpoints) {
+      const cells = rows.get(e.name) ?? [];
+      expect(cells[2], e.name).toBe(`\`${e.upstreamPath.replace('/api/douyin-xingtu/', '')}\``);
+      expect(cells[4], e.name).toBe(e.freshness);
+      if (e.name !== 'get_author_spread_info') expect(cells[5], e.name).toBe(kindOf(e));
+      expect(cells[6], e.name).toBe(e.deprecated ? 'yes' : '');
+    }
   });
 });
