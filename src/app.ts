@@ -10,6 +10,7 @@ import { MemoryStore } from './cache/memory-store.js';
 import { RedisCoordinator } from './cache/redis-coordinator.js';
 import { localCoordinator } from './cache/store.js';
 import { TieredStore } from './cache/tiered-store.js';
+import { freshnessFor } from './catalogue/freshness.js';
 import type { Config } from './config.js';
 import { type GovernorTuning, UpstreamGovernor } from './governance/governor.js';
 import { clientErrorHandler, earlyAnswerClosePlugin, httpServerOptions } from './http/connections.js';
@@ -27,6 +28,7 @@ import openapi from './plugins/openapi.js';
 import { createRedisClient, RedisConnection, SUBSCRIBER } from './redis/connection.js';
 import batchRoute from './routes/batch.js';
 import dropInRoute from './routes/drop-in.js';
+import familyRoutes from './routes/family.js';
 import purgeRoute from './routes/purge.js';
 import spreadInfoRoute from './routes/spread-info.js';
 import usageRoute from './routes/usage.js';
@@ -142,6 +144,11 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     windows,
     keyPrefix,
     fetchDeadlineMs: config.UPSTREAM_MAX_WAIT_MS + config.UPSTREAM_TIMEOUT_MS,
+    windowsFor: freshnessFor({
+      base: windows,
+      overrides: config.ENDPOINT_FRESH_SECONDS,
+      tz: config.UPSTREAM_QUOTA_TZ,
+    }),
     fetch: (params, log, deadline, ticket) =>
       client
         .fetch(
@@ -207,6 +214,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   await app.register(spreadInfoRoute);
   await app.register(purgeRoute);
   await app.register(dropInRoute);
+  await app.register(familyRoutes);
   await app.register(batchRoute, {
     deadlineMs: config.UPSTREAM_MAX_WAIT_MS + config.UPSTREAM_TIMEOUT_MS + 1000,
   });

@@ -2,6 +2,7 @@
 // one line naming the variable.
 import { isIP } from 'node:net';
 import { z } from 'zod';
+import { CATALOGUE } from './catalogue/index.js';
 
 const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'])
@@ -148,6 +149,30 @@ const trustProxy = z.string().transform((v, ctx): boolean | number | string[] =>
   return entries;
 });
 
+/** `name=seconds` pairs: a fresh window per catalogued endpoint (a name not in the catalogue is refused). */
+const endpointFreshSeconds = z
+  .string()
+  .default('')
+  .transform((s, ctx): ReadonlyMap<string, number> => {
+    const out = new Map<string, number>();
+    for (const part of s
+      .split(',')
+      .map((p) => p.trim())
+      .filter(Boolean)) {
+      const m = /^([A-Za-z0-9_-]{1,128})\s*=\s*([1-9][0-9]{0,9})$/.exec(part);
+      if (!m) {
+        ctx.addIssue({ code: 'custom', message: `expected name=seconds pairs, got "${part.slice(0, 60)}"` });
+        return z.NEVER;
+      }
+      if (!CATALOGUE.byName(m[1]!)) {
+        ctx.addIssue({ code: 'custom', message: `"${m[1]}" is not a catalogued endpoint name` });
+        return z.NEVER;
+      }
+      out.set(m[1]!, Number(m[2]));
+    }
+    return out;
+  });
+
 export const envSchema = z.object({
   NODE_ENV: z.string().default('development'),
   PORT: int(0, 65535).default(3000),
@@ -165,6 +190,7 @@ export const envSchema = z.object({
   CACHE_FRESH_SECONDS: int(1).default(43_200),
   CACHE_STALE_SECONDS: int(0).default(604_800),
   CACHE_NOT_FOUND_SECONDS: int(0).default(3600),
+  ENDPOINT_FRESH_SECONDS: endpointFreshSeconds,
   CACHE_L1_SECONDS: int(0, 3600).default(5),
   // The in-process copy, by bytes (see docs/scaling.md for how the default fits a 512 MiB container).
   CACHE_MEMORY_MAX_BYTES: int(1024 * 1024).default(128 * 1024 * 1024),

@@ -35,8 +35,10 @@ const REDACT_PATHS = [
 ];
 
 // Parameter names whose values are credentials, wherever they appear in a URL: the query, matrix
-// parameters (`/path;token=…`) and `name=value` path segments.
-const SECRET_NAME = /token|key|secret|passw|pwd|authorization|credential|signature|jwt/i;
+// parameters (`/path;token=…`) and `name=value` path segments. A name that ends in a credential
+// word (token, access_token, apiKey, client_secret…), not one that merely contains it: a search
+// `keyword` is a parameter and is logged as sent.
+const SECRET_NAME = /(token|key|secret|passw(or)?d|pwd|authorization|credentials?|signature|jwt)$/i;
 // A JWT anywhere in the URL (a path parameter, an unnamed value) is a credential too.
 const JWT_LIKE = /^eyJ[\w-]*\.[\w-]+\.[\w-]*$/;
 const MASK = '%5BREDACTED%5D';

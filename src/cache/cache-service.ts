@@ -2,6 +2,7 @@
 // upstream. Every route (normalised, drop-in, batch) goes through get(), so all share one cache.
 import type { FastifyBaseLogger } from 'fastify';
 import type { EndpointCall } from '../catalogue/call.js';
+import { authorIndexKey } from '../catalogue/keys.js';
 import { authorNotFound, GatewayError, type SerializedGatewayError } from '../errors.js';
 import type { CallerRef } from '../limits/caller-ref.js';
 import { CallerRefusal, type CallerRefusalReason, isCallerRefusal } from '../limits/caller-refusal.js';
@@ -10,7 +11,7 @@ import { upstreamTimeout } from '../upstream/codes.js';
 import { FLOW_TYPES, PLATFORMS, RANGES, type SpreadParams, VIDEO_TYPES } from '../upstream/params.js';
 import { type CacheEntry, freshness, type OkEntry, ttlSeconds, type Windows } from './entry.js';
 import { hold } from './held-entry.js';
-import { tupleKey } from './keys.js';
+import { authorKeyPrefix, tupleKey } from './keys.js';
 import type { CacheStore, Coordinator, Lease } from './store.js';
 
 export type CacheOutcome = 'HIT' | 'MISS' | 'STALE' | 'REVALIDATED' | 'BYPASS';
@@ -218,6 +219,28 @@ export class CacheService {
     return this.o.store.delete(allVariants(oAuthorId).map((p) => this.o.keyPrefix + tupleKey(p)));
   }
 
+  /**
+   * Forgets an author on every endpoint and every instance: spread-info's variants, the keys its
+   * index lists (free-form parameters cannot be listed as variants), and any copy held here.
+   */
+  async purgeAuthor(oAuthorId: string): Promise<number> {
+    const { store, keyPrefix } = this.o;
+    const indexKey = keyPrefix + authorIndexKey(oAuthorId);
+    const keys = new Set(allVariants(oAuthorId).map((p) => keyPrefix + tupleKey(p)));
+    for (const k of (await store.indexed?.(indexKey)) ?? []) keys.add(k);
+    for (const k of store.keysWithPrefix(keyPrefix + authorKeyPrefix(oAuthorId))) keys.add(k);
+    keys.delete(indexKey);
+    const deleted = await store.delete([...keys]);
+    if (store.indexed) await store.delete([indexKey]);
+    return deleted;
+  }
+
+  private async indexByAuthor(call: EndpointCall, key: string, ttl: number): Promise<void> {
+    const param = call.spec.authorParam;
+    const author = param === undefined ? undefined : call.tuple[param];
+    if (author !== undefined) await this.o.store.index?.(this.o.keyPrefix + authorIndexKey(author), key, ttl);
+  }
+
   /** In-process single flight: one promise per key, however many requests ask. */
   private async load(
     key: string,
@@ -312,9 +335,11 @@ export class CacheService {
               : { kind: 'not_found', fetchedAt: this.now(), requestId: res.requestId };
           // Together too, the entry first: a waiter woken by the release reads it.
           const held = hold(entry);
+          const ttl = ttlSeconds(held, windows);
           await Promise.all([
-            this.o.store.set(key, held, ttlSeconds(held, windows)),
+            this.o.store.set(key, held, ttl),
             lease.release({ ok: true }),
+            this.indexByAuthor(call, key, ttl),
           ]);
           return held;
         } catch (err) {

@@ -55,6 +55,12 @@ export class MemoryStore implements CacheStore {
     return n;
   }
 
+  keysWithPrefix(prefix: string): string[] {
+    const out: string[] = [];
+    for (const k of this.lru.keys()) if (k.startsWith(prefix)) out.push(k);
+    return out;
+  }
+
   async close(): Promise<void> {
     this.lru.clear();
   }

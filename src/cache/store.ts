@@ -16,6 +16,15 @@ export interface CacheStore {
   set(key: string, entry: CacheEntry, ttlSeconds: number): Promise<void>;
   /** Deletes these keys; resolves with how many existed. */
   delete(keys: string[]): Promise<number>;
+  /**
+   * Lists `key` in the set `indexKey` (an author's keys over every endpoint, for purge), kept at
+   * least `ttlSeconds`. Stores without a shared tier need none: they list their keys by prefix.
+   */
+  index?(indexKey: string, key: string, ttlSeconds: number): Promise<void>;
+  /** The keys listed in `indexKey` (the index is deleted with them by the caller). */
+  indexed?(indexKey: string): Promise<string[]>;
+  /** Keys held in this process that start with `prefix`. */
+  keysWithPrefix(prefix: string): string[];
   close(): Promise<void>;
 }
 

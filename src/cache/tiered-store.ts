@@ -151,6 +151,30 @@ export class TieredStore implements CacheStore {
     }
   }
 
+  async index(indexKey: string, key: string, ttlSeconds: number): Promise<void> {
+    if (!this.o.redis.up) return;
+    try {
+      await this.o.redis.client.eval(INDEX_LUA, 1, indexKey, key, ttlSeconds);
+    } catch {
+      // The entry is still purged by prefix in process; in Redis it expires with its TTL.
+    }
+  }
+
+  async indexed(indexKey: string): Promise<string[]> {
+    if (!this.o.redis.up) return [];
+    try {
+      return await this.o.redis.client.smembers(indexKey);
+    } catch {
+      return [];
+    }
+  }
+
+  keysWithPrefix(prefix: string): string[] {
+    const out: string[] = [];
+    for (const k of this.local.keys()) if (k.startsWith(prefix)) out.push(k);
+    return out;
+  }
+
   async close(): Promise<void> {
     this.local.clear();
   }
@@ -200,6 +224,12 @@ export class TieredStore implements CacheStore {
     this.o.redis.client.set(key, storeJson(entry), 'PX', ttlMs, 'NX').catch(() => {});
   }
 }
+
+/** Adds a key to an author's index and keeps the index at least as long as that entry. */
+const INDEX_LUA = `
+redis.call('SADD', KEYS[1], ARGV[1])
+if redis.call('TTL', KEYS[1]) < tonumber(ARGV[2]) then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
+return 1`;
 
 function parse(raw: string | null): CacheEntry | undefined {
   if (raw === null) return undefined;

@@ -57,6 +57,12 @@ export const DROP_IN_CODES: readonly DropInCodeRow[] = [
     matches: (e) => e.code === 'AUTHOR_NOT_FOUND',
   },
   {
+    code: 404,
+    situation:
+      'a path under `/api/` that is not a catalogued endpoint (`NOT_FOUND`; HTTP 404): never forwarded',
+    matches: (e) => e.code === 'NOT_FOUND',
+  },
+  {
     code: 400,
     situation: 'invalid parameters (`INVALID_REQUEST`, and any other 4xx)',
     matches: (e) => e.statusCode >= 400 && e.statusCode < 500,

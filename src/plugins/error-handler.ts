@@ -148,6 +148,17 @@ async function errorHandlerPlugin(app: FastifyInstance) {
 
   // The path is not echoed: it is the caller's text, and may hold a credential (`/x;token=…`).
   app.setNotFoundHandler((request, reply) => {
+    // Under /api/ (any case) the callers are JustOneAPI clients: the upstream's envelope, code 404.
+    if (/^\/api\//i.test(request.url)) {
+      const err = new GatewayError(
+        'NOT_FOUND',
+        'no catalogued endpoint at this path (paths match exactly; the list is at /openapi.json); nothing was forwarded',
+      );
+      return reply
+        .code(404)
+        .type(JSON_TYPE)
+        .send(dropInErrorJson(err, errorBody(request.id, err)));
+    }
     const message = `no route for ${request.method} at this path (the routes are listed at /openapi.json)`;
     reply.code(404).send(errorBody(request.id, new GatewayError('NOT_FOUND', message)));
   });

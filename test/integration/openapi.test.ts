@@ -127,6 +127,7 @@ describe('OpenAPI document', () => {
         BATCH,
         SPREAD,
         `${SPREAD}/cache`,
+        '/v1/authors/{oAuthorId}/cache',
         USAGE_PATH,
         ...CATALOGUE.endpoints.map((e) => e.upstreamPath),
       ].sort(),

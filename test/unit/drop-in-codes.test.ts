@@ -27,7 +27,8 @@ const cases: Array<[string, GatewayError, number]> = [
   ['unknown key', new GatewayError('UNAUTHORIZED', 'unknown API key'), 100],
   ['forbidden', new GatewayError('FORBIDDEN', 'this route needs an admin API key'), 600],
   ['validation', new GatewayError('INVALID_REQUEST', 'query parameter "platform": …'), 400],
-  ['no route', new GatewayError('NOT_FOUND', 'no route'), 400],
+  // A path under /api/ that is not catalogued: the contract's business code 404 (HTTP 404 too).
+  ['no route', new GatewayError('NOT_FOUND', 'no route'), 404],
   ['body too large', toGatewayError({ statusCode: 413, message: 'too large' }), 400],
   ['caller rate limit', new GatewayError('RATE_LIMITED', 'rate limit of 600 requests exceeded'), 302],
   // Other 429 reasons (a caller's daily upstream share, its pending cap) map the same way: on status.
@@ -68,7 +69,8 @@ describe('dropInCode', () => {
   it('every row of the table is reached, and answers only codes of the upstream table', () => {
     const reached = new Set(cases.map(([, , code]) => code));
     expect(DROP_IN_CODES.map((r) => r.code).filter((c) => !reached.has(c))).toEqual([]);
-    const upstreamTable = [0, 100, 201, 301, 302, 303, 400, 500, 600, 601];
+    // The upstream's table, and 404 for paths no catalogued endpoint has (the contract's family section).
+    const upstreamTable = [0, 100, 201, 301, 302, 303, 400, 404, 500, 600, 601];
     for (const c of DROP_IN_ANSWER_CODES) expect(upstreamTable).toContain(c);
   });
 });
