@@ -11,6 +11,7 @@ import { applyCacheHeaders, dropInAnswer, sendJson } from '../http/present.js';
 import { callerRefOf } from '../plugins/access.js';
 import { UPSTREAM_PATH } from '../upstream/params.js';
 import { upstreamEnvelopeSchema } from './drop-in-schema.js';
+import { takeUnknownParams } from './family.js';
 import { dropInQuerySchema } from './schemas.js';
 
 /** The upstream's own path, so existing client code changes only its base URL. */
@@ -26,6 +27,12 @@ const dropInRoute: FastifyPluginAsyncZod = async (app) => {
         errorEnvelope: 'upstream',
         cacheable: true,
         forceRefresh: true,
+      },
+      // An unknown parameter (older SDKs sent acceptCache) is accepted, never forwarded or keyed.
+      preValidation: (request, reply, done) => {
+        const ignored = takeUnknownParams(request.query);
+        if (ignored !== undefined) reply.header('x-ignored-params', ignored);
+        done();
       },
       schema: {
         // The upstream's own operationId, so code generated from its document keeps its names.

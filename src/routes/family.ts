@@ -30,6 +30,29 @@ declare module 'fastify' {
 const MAX_IGNORED_SHOWN = 20;
 const PLAIN_NAME = /^[A-Za-z0-9_.[\]-]{1,64}$/;
 
+const SPREAD_INFO_KNOWN = new Set([...CATALOGUE.get(SPREAD_INFO).params.map((p) => p.name), 'token']);
+
+/** A name an SDK could send: a plain identifier, nothing an object's prototype answers to. */
+const PLAIN_PARAM = /^[A-Za-z][A-Za-z0-9_]{0,63}$/;
+const PROTOTYPE_NAMES = new Set(['constructor', 'prototype', 'toString', 'hasOwnProperty', 'valueOf']);
+
+/**
+ * For spread-info's own drop-in route (its schema is strict): takes unknown plain-named parameters
+ * out of the query before validation and returns x-ignored-params; anything stranger stays for the
+ * schema to refuse.
+ */
+export function takeUnknownParams(query: unknown): string | undefined {
+  if (typeof query !== 'object' || query === null) return undefined;
+  const q = query as Record<string, unknown>;
+  const names: string[] = [];
+  for (const k of Object.keys(q)) {
+    if (SPREAD_INFO_KNOWN.has(k) || !PLAIN_PARAM.test(k) || PROTOTYPE_NAMES.has(k)) continue;
+    names.push(k);
+    delete q[k];
+  }
+  return names.length > 0 ? ignoredHeader(names) : undefined;
+}
+
 function ignoredHeader(names: string[]): string {
   const shown = names
     .slice(0, MAX_IGNORED_SHOWN)

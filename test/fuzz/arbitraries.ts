@@ -84,12 +84,20 @@ const STRANGE_NAMES = [
   ...['', ' platform', '%00', '%zz', '%', 'plat%00form', 'token[x]', 'x'.repeat(5 * 1024)],
 ];
 
-/** One to two pairs that make a query over `names` invalid, whatever else it holds. */
-function poison(names: readonly string[]): fc.Arbitrary<Pair[]> {
+/** Unknown names the drop-in routes accept and set aside (x-ignored-params), as the family's do. */
+const PLAIN_UNKNOWN = /^[A-Za-z][A-Za-z0-9_]{0,63}$/;
+const PROTOTYPE_NAMES = ['constructor', 'prototype', 'toString', 'hasOwnProperty', 'valueOf'];
+
+/**
+ * One to two pairs that make a query over `names` invalid, whatever else it holds. `plainAccepted`:
+ * an unknown plain name is no poison there (the drop-in route ignores it), a stranger one still is.
+ */
+function poison(names: readonly string[], plainAccepted = false): fc.Arbitrary<Pair[]> {
   const known = fc.constantFrom(...names);
+  const accepted = (n: string) => plainAccepted && PLAIN_UNKNOWN.test(n) && !PROTOTYPE_NAMES.includes(n);
   const unknownName = fc
     .oneof(fc.constantFrom(...STRANGE_NAMES), anyText.map(encodeURIComponent))
-    .filter((n) => !names.includes(decodeQuery(n)));
+    .filter((n) => !names.includes(decodeQuery(n)) && !accepted(decodeQuery(n)));
   return fc.oneof(
     fc.tuple(unknownName, anyValue).map((p): Pair[] => [p]),
     known
@@ -117,9 +125,9 @@ export const toQuery = (pairs: Pair[]) =>
   pairs.length ? `?${pairs.map(([n, v]) => `${n}=${v}`).join('&')}` : '';
 
 /** An invalid query string: the poison shuffled among up to four valid pairs. */
-export function badQuery(names: readonly string[]): fc.Arbitrary<string> {
+export function badQuery(names: readonly string[], plainAccepted = false): fc.Arbitrary<string> {
   return fc
-    .tuple(poison(names), fc.array(validPair(names), { maxLength: 4 }))
+    .tuple(poison(names, plainAccepted), fc.array(validPair(names), { maxLength: 4 }))
     .chain(([p, rest]) => {
       const all = [...p, ...rest];
       return fc.shuffledSubarray(all, { minLength: all.length, maxLength: all.length });

@@ -123,11 +123,21 @@ describe('drop-in route', () => {
     expect(bad.json).toMatchObject({ code: 400, message: expect.stringContaining('platform') });
     const missing = await gw.get(`${DROP_IN_PATH}?token=${CALLER_TOKEN}`);
     expect(missing.json).toMatchObject({ code: 400, message: expect.stringContaining('oAuthorId') });
-    const unknown = await gw.get(`${DROP_IN_PATH}?oAuthorId=x1&pageSize=10`);
-    expect(unknown.json).toMatchObject({
-      code: 400,
-      error: { message: expect.stringContaining('pageSize') },
-    });
+  });
+
+  it('accepts an unknown parameter (older SDKs sent acceptCache): not forwarded, not keyed, named back', async () => {
+    gw = await startGateway({ sim });
+    const unknown = await gw.get(`${DROP_IN_PATH}?oAuthorId=x1&pageSize=10&acceptCache=true`);
+    expect(unknown.json).toMatchObject({ code: 0 });
+    expect(unknown.headers.get('x-ignored-params')).toBe('pageSize, acceptCache');
+    const plain = await gw.get(`${DROP_IN_PATH}?oAuthorId=x1`);
+    expect(plain.headers.get('x-cache')).toBe('HIT');
+    expect(plain.headers.get('x-ignored-params')).toBeNull();
+    expect(sim.calls.map((c) => Object.keys(c.query).sort())).toEqual([
+      ['flowType', 'oAuthorId', 'onlyAssign', 'platform', 'range', 'type'],
+    ]);
+    const strange = await gw.get(`${DROP_IN_PATH}?oAuthorId=x1&constructor=1`);
+    expect(strange.json).toMatchObject({ code: 400 });
   });
 
   it('takes the key from token (or a key header) when keys are configured', async () => {
