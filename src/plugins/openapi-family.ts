@@ -120,12 +120,6 @@ const familyEnvelopeSchema = z
 
 const ENVELOPE_REF = '#/components/schemas/UpstreamFamilyEnvelope';
 
-const IGNORED_HEADER = {
-  type: 'string',
-  description:
-    'Query parameters this endpoint does not take, comma-separated: accepted, not forwarded, not part of the cache key.',
-};
-
 const FRESHNESS: Record<EndpointSpec['freshness'], string> = {
   profile: 'author profile and metrics (`CACHE_FRESH_SECONDS`)',
   search: 'search results (short)',
@@ -144,7 +138,7 @@ const asHeaders = (headers: Json): Json =>
 
 function operation(e: EndpointSpec, token: Json | undefined): Json {
   const config = { auth: 'caller', cacheable: true, forceRefresh: true, errorEnvelope: 'upstream' };
-  const ok = { ...responseHeaders('200', config), 'x-ignored-params': IGNORED_HEADER };
+  const ok = responseHeaders('200', config);
   return {
     operationId: e.operationId,
     summary: e.summary,

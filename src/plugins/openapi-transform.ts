@@ -71,6 +71,9 @@ const H = {
   'ratelimit-remaining': int('Requests left in the current window.'),
   'ratelimit-reset': int('Seconds until the window resets.'),
   'retry-after': int('Seconds to wait before trying again.'),
+  'x-ignored-params': str(
+    'Query parameters the endpoint does not take (e.g. `acceptCache`, which older SDKs sent), comma-separated: accepted, not forwarded, not part of the cache key.',
+  ),
 };
 
 export const REQUEST_HEADERS = {
@@ -98,6 +101,7 @@ export function responseHeaders(status: string, c: RouteConfig): Json {
   if (code === 429 || code === 503 || (c.errorEnvelope && code === 200))
     headers['retry-after'] = H['retry-after'];
   if (c.errorEnvelope && code === 200) headers['cache-control'] = H['cache-control'];
+  if (c.errorEnvelope && code === 200) headers['x-ignored-params'] = H['x-ignored-params'];
   return headers;
 }
 

@@ -150,4 +150,11 @@ describe('the family in the OpenAPI document', () => {
     expect(envelope.anyOf).toHaveLength(2);
     expect(JSON.stringify(envelope)).toContain('"requestId"');
   });
+
+  it("names x-ignored-params on every drop-in path, spread-info's included", () => {
+    for (const e of CATALOGUE.endpoints) {
+      const headers = doc.paths[e.upstreamPath]?.['get']?.responses['200']?.headers ?? {};
+      expect(Object.keys(headers), e.name).toContain('x-ignored-params');
+    }
+  });
 });
