@@ -164,14 +164,14 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
           throw governor.explain(err);
         }),
     events: {
-      outcome: (outcome, route) => metrics.outcomeSeries(route, outcome).inc(),
+      outcome: (outcome, route, endpoint) => metrics.outcomeSeries(route, outcome, endpoint).inc(),
       coalesced: (scope) => {
         metrics.coalesced.inc({ scope });
         metrics.callsAvoided.inc({ reason: 'coalesced' });
       },
-      revalidated: (ok) => {
+      revalidated: (ok, endpoint) => {
         metrics.revalidations.inc({ result: ok ? 'ok' : 'error' });
-        metrics.cacheOutcomes.inc({ route: 'background', outcome: ok ? 'revalidated' : 'error' });
+        metrics.cacheOutcomes.inc({ route: 'background', outcome: ok ? 'revalidated' : 'error', endpoint });
       },
       served: (caller, hit) => usage.served(caller, hit),
       refused: (caller, reason) => usage.refused(caller, reason),

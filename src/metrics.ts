@@ -133,32 +133,32 @@ export class GatewayMetrics {
   readonly httpRequests = hotCounter({
     name: 'gateway_http_requests_total',
     help: 'HTTP requests answered, by route template, method and status code.',
-    labelNames: ['route', 'method', 'status_code'] as const,
+    labelNames: ['route', 'method', 'status_code', 'endpoint'] as const,
     registers: [this.registry],
   });
   readonly httpDuration = new HotHistogram(
     'gateway_http_request_duration_seconds',
     'Time to answer an HTTP request, by route template and status code.',
-    ['route', 'method', 'status_code'] as const,
+    ['route', 'method', 'status_code', 'endpoint'] as const,
     [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
     this.registry,
   );
   readonly cacheOutcomes = hotCounter({
     name: 'gateway_cache_outcomes_total',
     help: 'Cache outcome of each answered tuple: hit, miss, stale, revalidated, bypass, not_found, error.',
-    labelNames: ['route', 'outcome'] as const,
+    labelNames: ['route', 'outcome', 'endpoint'] as const,
     registers: [this.registry],
   });
   readonly upstreamCalls = new Counter({
     name: 'gateway_upstream_calls_total',
-    help: 'Upstream calls (attempts), by business code ("none" when no envelope was read), outcome and whether billed.',
-    labelNames: ['code', 'outcome', 'billed'] as const,
+    help: 'Upstream calls (attempts), by business code ("none" when no envelope was read), outcome, whether billed and endpoint.',
+    labelNames: ['code', 'outcome', 'billed', 'endpoint'] as const,
     registers: [this.registry],
   });
   readonly upstreamDuration = new Histogram({
     name: 'gateway_upstream_call_duration_seconds',
-    help: 'Latency of one upstream call, by outcome.',
-    labelNames: ['outcome'] as const,
+    help: 'Latency of one upstream call, by outcome and endpoint.',
+    labelNames: ['outcome', 'endpoint'] as const,
     buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60],
     registers: [this.registry],
   });
@@ -252,17 +252,21 @@ export class GatewayMetrics {
 
   private readonly outcomes = new Map<string, Map<string, HotSeries>>();
 
-  /** What one cache outcome of a route adds to: gateway_cache_outcomes_total, and calls avoided. */
-  outcomeSeries(route: string, outcome: string): HotSeries {
-    let ofRoute = this.outcomes.get(route);
+  /**
+   * What one cache outcome of a route and endpoint adds to: gateway_cache_outcomes_total, and calls
+   * avoided. `endpoint` is a catalogue name (bounded: 53).
+   */
+  outcomeSeries(route: string, outcome: string, endpoint: string): HotSeries {
+    const id = `${route} ${endpoint}`;
+    let ofRoute = this.outcomes.get(id);
     if (!ofRoute) {
       ofRoute = new Map();
-      this.outcomes.set(route, ofRoute);
+      this.outcomes.set(id, ofRoute);
     }
     let s = ofRoute.get(outcome);
     if (!s) {
       const o = outcome.toLowerCase();
-      const counted = hotSeries(this.cacheOutcomes, { route, outcome: o });
+      const counted = hotSeries(this.cacheOutcomes, { route, outcome: o, endpoint });
       const avoided = o === 'hit' || o === 'stale' ? hotSeries(this.callsAvoided, { reason: o }) : null;
       s = {
         inc() {

@@ -55,9 +55,10 @@ export interface GetOptions {
 }
 
 export interface ServiceEvents {
-  outcome?(outcome: CacheOutcome | 'NOT_FOUND' | 'ERROR', route: string): void;
+  /** `endpoint`: the catalogue name. */
+  outcome?(outcome: CacheOutcome | 'NOT_FOUND' | 'ERROR', route: string, endpoint: string): void;
   coalesced?(scope: 'local' | 'remote'): void;
-  revalidated?(ok: boolean): void;
+  revalidated?(ok: boolean, endpoint: string): void;
   /** Once per get(): `hit` when it was answered without an upstream call made for it. */
   served?(caller: CallerRef, hit: boolean): void;
   /** A get() that ended in the caller's own 429 (pending cap, daily share). */
@@ -115,7 +116,7 @@ export class CacheService {
     if (entry?.kind !== 'ok' || freshness(entry, this.windowsFor(call), this.now()) !== 'fresh')
       return undefined;
     this.events.served?.(caller, true);
-    return this.answer(entry, 'HIT', route);
+    return this.answer(entry, 'HIT', route, call);
   }
 
   async get(call: EndpointCall, opts: GetOptions): Promise<Answer> {
@@ -148,20 +149,20 @@ export class CacheService {
       // put back into a restarted Redis): nobody will call the upstream under it.
       if (lease && cached && f !== 'expired') void lease.release({ ok: true });
       if (cached && f === 'fresh') {
-        if (cached.kind === 'not_found') return this.fail(authorNotFound(), route);
-        return this.answer(cached, 'HIT', route);
+        if (cached.kind === 'not_found') return this.fail(authorNotFound(), route, call);
+        return this.answer(cached, 'HIT', route, call);
       }
       if (cached?.kind === 'ok' && f === 'stale') {
         // Charged to the caller whose request found the entry stale.
         this.revalidate(key, call, log, opts.caller);
-        return this.answer(cached, 'STALE', route);
+        return this.answer(cached, 'STALE', route, call);
       }
     }
     try {
       const first = lease === undefined ? undefined : { lease };
       const entry = await this.load(key, call, log, ticket, opts.force, opts.deadline, first, opts.arrivedAt);
-      if (entry.kind === 'not_found') return this.fail(authorNotFound(), route);
-      return this.answer(entry, opts.force ? 'BYPASS' : 'MISS', route);
+      if (entry.kind === 'not_found') return this.fail(authorNotFound(), route, call);
+      return this.answer(entry, opts.force ? 'BYPASS' : 'MISS', route, call);
     } catch (err) {
       // The caller's own share or pending cap: a stale answer serves as for upstream failures.
       if (err instanceof GatewayError && (err.staleable || isCallerRefusal(err))) {
@@ -171,11 +172,11 @@ export class CacheService {
             { err: { code: err.code, upstreamCode: err.upstreamCode }, key },
             'upstream failed; answering stale',
           );
-          return this.answer(stale, 'STALE', route);
+          return this.answer(stale, 'STALE', route, call);
         }
       }
       if (!(err instanceof GatewayError && err.code === 'AUTHOR_NOT_FOUND'))
-        this.events.outcome?.('ERROR', route);
+        this.events.outcome?.('ERROR', route, call.spec.name);
       throw err;
     }
   }
@@ -385,9 +386,9 @@ export class CacheService {
   private revalidate(key: string, call: EndpointCall, log: FastifyBaseLogger, caller: CallerRef): void {
     if (this.inflight.has(key)) return;
     this.load(key, call, log, { caller, called: false }).then(
-      () => this.events.revalidated?.(true),
+      () => this.events.revalidated?.(true, call.spec.name),
       (err: unknown) => {
-        this.events.revalidated?.(false);
+        this.events.revalidated?.(false, call.spec.name);
         log.warn(
           { err: err instanceof GatewayError ? err.toJSON() : String(err), key },
           'background refresh failed',
@@ -396,13 +397,13 @@ export class CacheService {
     );
   }
 
-  private answer(entry: OkEntry, outcome: CacheOutcome, route: string): Answer {
-    this.events.outcome?.(outcome, route);
+  private answer(entry: OkEntry, outcome: CacheOutcome, route: string, call: EndpointCall): Answer {
+    this.events.outcome?.(outcome, route, call.spec.name);
     return { entry, outcome };
   }
 
-  private fail(err: GatewayError, route: string): never {
-    this.events.outcome?.('NOT_FOUND', route);
+  private fail(err: GatewayError, route: string, call: EndpointCall): never {
+    this.events.outcome?.('NOT_FOUND', route, call.spec.name);
     throw err;
   }
 }

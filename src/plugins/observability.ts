@@ -16,11 +16,11 @@ async function observabilityPlugin(
     time: ReturnType<typeof metrics.httpDuration.labels>;
   };
   const bound = new Map<string, Series>();
-  const series = (route: string, method: string, status: number) => {
-    const id = `${route} ${method} ${status}`;
+  const series = (route: string, method: string, status: number, endpoint: string) => {
+    const id = `${route} ${method} ${status} ${endpoint}`;
     let s = bound.get(id);
     if (!s) {
-      const labels = { route, method, status_code: String(status) };
+      const labels = { route, method, status_code: String(status), endpoint };
       s = { count: hotSeries(metrics.httpRequests, labels), time: metrics.httpDuration.labels(labels) };
       bound.set(id, s);
     }
@@ -32,7 +32,14 @@ async function observabilityPlugin(
     done();
   });
   app.addHook('onResponse', (request, reply, done) => {
-    const s = series(request.routeOptions.url ?? 'unmatched', request.method, reply.statusCode);
+    const config = request.routeOptions.config;
+    const s = series(
+      request.routeOptions.url ?? 'unmatched',
+      request.method,
+      reply.statusCode,
+      // The catalogue name of the endpoint the route serves ("none" for the others): bounded.
+      config?.endpoint ?? 'none',
+    );
     s.count.inc();
     s.time.observe(reply.elapsedTime / 1000);
     done();

@@ -7,6 +7,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Ticket } from '../cache/cache-service.js';
 import { spreadInfoCall } from '../catalogue/call.js';
+import { SPREAD_INFO } from '../catalogue/index.js';
 import { GatewayError, upstreamUnavailable } from '../errors.js';
 import { wantsForcedRefresh } from '../http/forced-refresh.js';
 import { mapLimit } from '../http/map-limit.js';
@@ -91,7 +92,7 @@ const batchRoute: FastifyPluginAsyncZod<BatchRouteOptions> = async (app, opts) =
   app.post(
     BATCH_PATH,
     {
-      config: { auth: 'caller', forceRefresh: true },
+      config: { endpoint: SPREAD_INFO, auth: 'caller', forceRefresh: true },
       bodyLimit: BATCH_BODY_LIMIT,
       schema: {
         operationId: 'getSpreadInfoBatch',

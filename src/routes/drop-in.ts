@@ -6,6 +6,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { Answer } from '../cache/cache-service.js';
 import { spreadInfoCall } from '../catalogue/call.js';
+import { SPREAD_INFO } from '../catalogue/index.js';
 import { wantsForcedRefresh } from '../http/forced-refresh.js';
 import { applyCacheHeaders, dropInAnswer, sendJson } from '../http/present.js';
 import { callerRefOf } from '../plugins/access.js';
@@ -22,6 +23,7 @@ const dropInRoute: FastifyPluginAsyncZod = async (app) => {
     DROP_IN_PATH,
     {
       config: {
+        endpoint: SPREAD_INFO,
         auth: 'caller',
         keyQueryParam: 'token',
         errorEnvelope: 'upstream',

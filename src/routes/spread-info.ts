@@ -3,6 +3,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { Answer } from '../cache/cache-service.js';
 import { spreadInfoCall } from '../catalogue/call.js';
+import { SPREAD_INFO } from '../catalogue/index.js';
 import { wantsForcedRefresh } from '../http/forced-refresh.js';
 import { applyCacheHeaders, sendJson, spreadInfoAnswer } from '../http/present.js';
 import { callerRefOf } from '../plugins/access.js';
@@ -18,7 +19,7 @@ const spreadInfoRoute: FastifyPluginAsyncZod = async (app) => {
   app.get(
     '/v1/authors/:oAuthorId/spread-info',
     {
-      config: { auth: 'caller', cacheable: true, forceRefresh: true },
+      config: { endpoint: SPREAD_INFO, auth: 'caller', cacheable: true, forceRefresh: true },
       schema: {
         operationId: 'getSpreadInfo',
         summary: 'Distribution metrics of one creator, normalised',

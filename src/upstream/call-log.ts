@@ -12,8 +12,9 @@ export function logUpstreamCall(
     code: r.code === null ? 'none' : String(r.code),
     outcome: r.outcome,
     billed: String(r.billed),
+    endpoint: r.endpoint,
   });
-  metrics.upstreamDuration.observe({ outcome: r.outcome }, r.latencyMs / 1000);
+  metrics.upstreamDuration.observe({ outcome: r.outcome, endpoint: r.endpoint }, r.latencyMs / 1000);
   const level = r.outcome === 'ok' || r.outcome === 'not_found' ? 'info' : 'warn';
   log[level]({ upstream: r }, 'upstream call');
 }

@@ -183,6 +183,12 @@ describe.each(modes)('the Xingtu family through the gateway (%s)', (mode) => {
       expect(res.headers.get('x-cache'), name).toBe('HIT');
     }
     expect(up.calls).toHaveLength(SDK_CALLS.length);
+    // Seen per endpoint: catalogue names on request, cache and upstream series.
+    const metrics = (await b.get('/metrics')).body;
+    expect(metrics).toMatch(/gateway_cache_outcomes_total\{[^}]*outcome="hit"[^}]*endpoint="get-kol-info"[^}]*\} 1/);
+    const scraped = (await a.get('/metrics')).body;
+    expect(scraped).toMatch(/gateway_upstream_calls_total\{[^}]*endpoint="search_for_author_square"[^}]*\} 1/);
+    expect(scraped).toMatch(/gateway_http_requests_total\{[^}]*endpoint="get_author_live_statistics"[^}]*\} 1/);
     // The search keyword is logged as sent, never as [REDACTED]; the caller's key never.
     const lines = a.logs.join('\n');
     expect(lines).toContain(encodeURIComponent('美妆博主'));
