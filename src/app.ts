@@ -156,7 +156,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
           gateFor(ticket),
           (r) => {
             logUpstreamCall(log, metrics, r);
-            usage.call(ticket.caller, r.billed);
+            usage.call(ticket.caller, r.billed, r.endpoint);
           },
           deadline,
         )
@@ -173,7 +173,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
         metrics.revalidations.inc({ result: ok ? 'ok' : 'error' });
         metrics.cacheOutcomes.inc({ route: 'background', outcome: ok ? 'revalidated' : 'error', endpoint });
       },
-      served: (caller, hit) => usage.served(caller, hit),
+      served: (caller, hit, endpoint) => usage.served(caller, hit, endpoint),
       refused: (caller, reason) => usage.refused(caller, reason),
     },
   });

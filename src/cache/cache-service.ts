@@ -60,7 +60,7 @@ export interface ServiceEvents {
   coalesced?(scope: 'local' | 'remote'): void;
   revalidated?(ok: boolean, endpoint: string): void;
   /** Once per get(): `hit` when it was answered without an upstream call made for it. */
-  served?(caller: CallerRef, hit: boolean): void;
+  served?(caller: CallerRef, hit: boolean, endpoint: string): void;
   /** A get() that ended in the caller's own 429 (pending cap, daily share). */
   refused?(caller: CallerRef, reason: CallerRefusalReason): void;
 }
@@ -115,7 +115,7 @@ export class CacheService {
     const entry = this.o.store.peek(this.keyFor(call));
     if (entry?.kind !== 'ok' || freshness(entry, this.windowsFor(call), this.now()) !== 'fresh')
       return undefined;
-    this.events.served?.(caller, true);
+    this.events.served?.(caller, true, call.spec.name);
     return this.answer(entry, 'HIT', route, call);
   }
 
@@ -131,7 +131,7 @@ export class CacheService {
       if (err instanceof CallerRefusal) this.events.refused?.(opts.caller, err.reason);
       throw err;
     } finally {
-      this.events.served?.(opts.caller, answered && !ticket.called);
+      this.events.served?.(opts.caller, answered && !ticket.called, call.spec.name);
     }
   }
 

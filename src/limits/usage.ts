@@ -26,8 +26,19 @@ export const CALLER_REFUSAL_REASONS: readonly CallerRefusalReason[] = [
   'credentials',
 ];
 
+/** The per-endpoint counters: `<counter>@<endpoint name>` (names hold neither `@` nor `|`). */
+type EndpointCounter = `${'requests' | 'cacheHits' | 'upstreamCalls' | 'billedCalls'}@${string}`;
+
 /** day -> caller name -> counter -> n. Objects per caller, so a hit builds no strings. */
-type Counts = Map<string, Map<string, Partial<Record<UsageCounter, number>>>>;
+type Counts = Map<string, Map<string, Partial<Record<UsageCounter | EndpointCounter, number>>>>;
+
+/** The field names of one endpoint's counters, made once per endpoint (not per request). */
+interface EndpointFields {
+  requests: EndpointCounter;
+  cacheHits: EndpointCounter;
+  upstreamCalls: EndpointCounter;
+  billedCalls: EndpointCounter;
+}
 
 export interface CallerUsageOptions {
   metrics: GatewayMetrics;
@@ -54,6 +65,7 @@ export class CallerUsage {
   private unwritten: Counts = new Map();
   private readonly timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> | null = null;
+  private readonly endpointFields = new Map<string, EndpointFields>();
 
   constructor(private readonly o: CallerUsageOptions) {
     this.calendar = new QuotaCalendar(o.tz);
@@ -64,25 +76,50 @@ export class CallerUsage {
     return `${this.o.keyPrefix}usage:${day}`;
   }
 
-  /** One request (a batch item counts one) answered for `ref`; `hit`: no upstream call made for it. */
-  served(ref: CallerRef, hit: boolean): void {
+  /**
+   * One request (a batch item counts one) answered for `ref` on `endpoint` (a catalogue name);
+   * `hit`: no upstream call made for it.
+   */
+  served(ref: CallerRef, hit: boolean, endpoint: string): void {
     const s = this.bound(ref.label);
+    const e = this.fieldsOf(endpoint);
     s.requests.inc();
-    // Both counters of one caller and day in one lookup (this runs on every cache hit).
+    // The counters of one caller and day in one lookup (this runs on every cache hit).
     const c = this.unwrittenOf(ref.name, this.calendar.at(Date.now()).dayId);
     c.requests = (c.requests ?? 0) + 1;
+    c[e.requests] = (c[e.requests] ?? 0) + 1;
     if (hit) {
       s.hits.inc();
       c.cacheHits = (c.cacheHits ?? 0) + 1;
+      c[e.cacheHits] = (c[e.cacheHits] ?? 0) + 1;
     }
   }
 
-  /** One upstream call (attempt) made for `ref`. */
-  call(ref: CallerRef, billed: boolean): void {
+  /** One upstream call (attempt) made for `ref` on `endpoint`. */
+  call(ref: CallerRef, billed: boolean, endpoint: string): void {
     const s = this.bound(ref.label);
+    const e = this.fieldsOf(endpoint);
     (billed ? s.billed : s.calls).inc();
     this.add(ref.name, 'upstreamCalls');
-    if (billed) this.add(ref.name, 'billedCalls');
+    this.add(ref.name, e.upstreamCalls);
+    if (billed) {
+      this.add(ref.name, 'billedCalls');
+      this.add(ref.name, e.billedCalls);
+    }
+  }
+
+  private fieldsOf(endpoint: string): EndpointFields {
+    let f = this.endpointFields.get(endpoint);
+    if (f === undefined) {
+      f = {
+        requests: `requests@${endpoint}`,
+        cacheHits: `cacheHits@${endpoint}`,
+        upstreamCalls: `upstreamCalls@${endpoint}`,
+        billedCalls: `billedCalls@${endpoint}`,
+      };
+      this.endpointFields.set(endpoint, f);
+    }
+    return f;
   }
 
   /**
@@ -129,7 +166,7 @@ export class CallerUsage {
         put(f, Number(n));
     } else {
       for (const [caller, c] of this.unwritten.get(day) ?? [])
-        for (const [counter, n] of Object.entries(c)) put(`${caller}|${counter}`, n);
+        for (const [counter, n] of Object.entries(c)) put(`${caller}|${counter}`, n ?? 0);
     }
     return out;
   }
@@ -141,7 +178,7 @@ export class CallerUsage {
 
   private add(
     caller: string,
-    counter: UsageCounter,
+    counter: UsageCounter | EndpointCounter,
     n = 1,
     dayId = this.calendar.at(Date.now()).dayId,
   ): void {
@@ -150,7 +187,10 @@ export class CallerUsage {
   }
 
   /** The not yet written counters of a caller and day. */
-  private unwrittenOf(caller: string, dayId: string): Partial<Record<UsageCounter, number>> {
+  private unwrittenOf(
+    caller: string,
+    dayId: string,
+  ): Partial<Record<UsageCounter | EndpointCounter, number>> {
     let day = this.unwritten.get(dayId);
     if (!day) {
       day = new Map();
@@ -170,7 +210,7 @@ export class CallerUsage {
       const key = this.key(day);
       const m = redis.client.multi();
       for (const [caller, c] of callers)
-        for (const [counter, n] of Object.entries(c)) m.hincrby(key, `${caller}|${counter}`, n);
+        for (const [counter, n] of Object.entries(c)) m.hincrby(key, `${caller}|${counter}`, n ?? 0);
       m.pexpire(key, RETENTION_MS);
       try {
         await m.exec();
@@ -179,7 +219,8 @@ export class CallerUsage {
         // counted twice; that needs a timeout after the command reached Redis, and is logged.
         this.o.log.warn({ day }, 'usage counts not written to Redis; kept for the next attempt');
         for (const [caller, c] of callers)
-          for (const [counter, n] of Object.entries(c)) this.add(caller, counter as UsageCounter, n, day);
+          for (const [counter, n] of Object.entries(c))
+            this.add(caller, counter as UsageCounter, n ?? 0, day);
       }
     }
   }

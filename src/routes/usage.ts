@@ -43,6 +43,17 @@ const callerUsageSchema = z.object({
       ) as Record<(typeof CALLER_REFUSAL_REASONS)[number], z.ZodNumber>,
     )
     .describe('429 answers by reason: rate (CALLER_RATE_LIMIT), daily_share, pending, credentials.'),
+  endpoints: z
+    .record(
+      z.string(),
+      z.object({
+        requests: count('Requests for this endpoint.'),
+        cacheHits: count('Of those, answered without an upstream call made for them.'),
+        upstreamCalls: count('Upstream calls (attempts) on this endpoint charged to this caller.'),
+        billedCalls: count('Of those, the ones the upstream bills.'),
+      }),
+    )
+    .describe('The same figures per endpoint (catalogue name), for the endpoints this caller used that day.'),
   share: z
     .object({
       limit: count("The caller's CALLER_UPSTREAM_DAILY share (for anonymous callers: each address's)."),
@@ -82,6 +93,16 @@ export function usageRows(
     const anonymous = caller === 'anonymous';
     const limit = shareOf(caller, anonymous);
     const used = usedByName.get(caller) ?? 0;
+    const endpoints: CallerUsageRow['endpoints'] = {};
+    for (const [field, value] of c) {
+      const at = field.indexOf('@');
+      if (at <= 0) continue;
+      const name = field.slice(at + 1);
+      const row = endpoints[name] ?? { requests: 0, cacheHits: 0, upstreamCalls: 0, billedCalls: 0 };
+      endpoints[name] = row;
+      const counter = field.slice(0, at);
+      if (counter in row) row[counter as keyof typeof row] += value;
+    }
     return {
       caller,
       requests: n('requests'),
@@ -91,6 +112,7 @@ export function usageRows(
       refused: Object.fromEntries(
         CALLER_REFUSAL_REASONS.map((r) => [r, n(`refused.${r}`)]),
       ) as CallerUsageRow['refused'],
+      endpoints,
       share: limit === null ? null : { limit, used, left: anonymous ? null : Math.max(0, limit - used) },
     };
   });

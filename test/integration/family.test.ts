@@ -185,10 +185,16 @@ describe.each(modes)('the Xingtu family through the gateway (%s)', (mode) => {
     expect(up.calls).toHaveLength(SDK_CALLS.length);
     // Seen per endpoint: catalogue names on request, cache and upstream series.
     const metrics = (await b.get('/metrics')).body;
-    expect(metrics).toMatch(/gateway_cache_outcomes_total\{[^}]*outcome="hit"[^}]*endpoint="get-kol-info"[^}]*\} 1/);
+    expect(metrics).toMatch(
+      /gateway_cache_outcomes_total\{[^}]*outcome="hit"[^}]*endpoint="get-kol-info"[^}]*\} 1/,
+    );
     const scraped = (await a.get('/metrics')).body;
-    expect(scraped).toMatch(/gateway_upstream_calls_total\{[^}]*endpoint="search_for_author_square"[^}]*\} 1/);
-    expect(scraped).toMatch(/gateway_http_requests_total\{[^}]*endpoint="get_author_live_statistics"[^}]*\} 1/);
+    expect(scraped).toMatch(
+      /gateway_upstream_calls_total\{[^}]*endpoint="search_for_author_square"[^}]*\} 1/,
+    );
+    expect(scraped).toMatch(
+      /gateway_http_requests_total\{[^}]*endpoint="get_author_live_statistics"[^}]*\} 1/,
+    );
     // The search keyword is logged as sent, never as [REDACTED]; the caller's key never.
     const lines = a.logs.join('\n');
     expect(lines).toContain(encodeURIComponent('美妆博主'));
@@ -231,6 +237,15 @@ describe.each(modes)('the Xingtu family through the gateway (%s)', (mode) => {
     expect(second.headers.get('x-cache')).toBe('HIT');
     expect(second.headers.get('x-ignored-params')).toBe('utm, acceptCache');
     expect(up.calls).toEqual([{ path: P('get_author_base_info'), query: base }]);
+    // /v1/usage breaks the caller's figures down by endpoint (both instances' counts).
+    await new Promise((r) => setTimeout(r, 1200));
+    const usage = await a.get('/v1/usage', admin);
+    const svc = (
+      usage.json as { callers: Array<{ caller: string; endpoints: Record<string, unknown> }> }
+    ).callers.find((c) => c.caller === 'svc');
+    expect(svc?.endpoints).toEqual({
+      get_author_base_info: { requests: 2, cacheHits: 1, upstreamCalls: 1, billedCalls: 1 },
+    });
   });
 
   it('answers bad parameters with code 400 naming them, and a 201 as code 201, remembered', async () => {

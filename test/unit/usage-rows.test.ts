@@ -1,4 +1,5 @@
-// The /v1/usage rows: usage counters by caller name joined with share counters by limit bucket.
+// The /v1/usage rows: usage counters by caller name (and by endpoint) joined with share counters by
+// limit bucket.
 import { describe, expect, it } from 'vitest';
 import { usageRows } from '../../src/routes/usage.js';
 
@@ -13,6 +14,11 @@ describe('usage rows', () => {
           ['upstreamCalls', 10],
           ['billedCalls', 9],
           ['refused.daily_share', 3],
+          ['requests@get_author_base_info', 7],
+          ['cacheHits@get_author_base_info', 2],
+          ['requests@get-kol-info', 5],
+          ['upstreamCalls@get-kol-info', 10],
+          ['billedCalls@get-kol-info', 9],
         ]),
       ],
       ['anonymous', new Map([['requests', 4]])],
@@ -32,6 +38,7 @@ describe('usage rows', () => {
         upstreamCalls: 0,
         billedCalls: 0,
         refused: { rate: 0, daily_share: 0, pending: 0, credentials: 0 },
+        endpoints: {},
         share: { limit: 1, used: 2, left: null },
       },
       {
@@ -41,6 +48,10 @@ describe('usage rows', () => {
         upstreamCalls: 10,
         billedCalls: 9,
         refused: { rate: 0, daily_share: 3, pending: 0, credentials: 0 },
+        endpoints: {
+          get_author_base_info: { requests: 7, cacheHits: 2, upstreamCalls: 0, billedCalls: 0 },
+          'get-kol-info': { requests: 5, cacheHits: 0, upstreamCalls: 10, billedCalls: 9 },
+        },
         share: { limit: 10, used: 10, left: 0 },
       },
       {
@@ -50,6 +61,7 @@ describe('usage rows', () => {
         upstreamCalls: 0,
         billedCalls: 0,
         refused: { rate: 0, daily_share: 0, pending: 0, credentials: 0 },
+        endpoints: {},
         share: null,
       },
     ]);
