@@ -1,16 +1,19 @@
 # syntax=docker/dockerfile:1
 # Two stages: the compiler and dev dependencies stay in the first; the image that runs holds only
-# dist/ and production dependencies, and runs as the unprivileged `node` user.
+# dist/ and production dependencies, and runs as the unprivileged `node` user. Node 24 LTS, as in
+# .nvmrc, the tests and CI.
 
-FROM node:22-bookworm-slim AS build
+FROM node:24-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --no-audit --no-fund
+# --ignore-scripts: tsc needs none, and the `node` dev dependency's would fetch a second Node 24 (for
+# machines whose own Node is older); the image has its own.
+RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 RUN npm run build
 
-FROM node:22-bookworm-slim
+FROM node:24-bookworm-slim
 ENV NODE_ENV=production
 WORKDIR /app
 COPY package.json package-lock.json ./

@@ -1,4 +1,4 @@
-// `npm run bench [-- --quick] [--tsx] [--cpu-prof] [--only=hit,miss,...] [--soak=N]`: every figure of
+// `npm run bench [-- --quick] [--tsx] [--cpu-prof] [--only=hit,limiter,miss,...] [--soak=N]`: every figure of
 // issue 6's "Speed" part and the soak of "No leaks", measured in one run on this machine, on
 // loopback only. It starts Redis, a simulated upstream and the gateways itself, stops them when
 // done, and stops by itself (a watchdog ends a run that overstays).
@@ -13,12 +13,14 @@ import { RedisStats } from './lib/redis-stats.js';
 import { type Ctx, printTable, type Row } from './lib/report.js';
 import { coalesceScenario } from './scenarios/coalesce.js';
 import { hitScenario } from './scenarios/hit.js';
+import { limiterScenario } from './scenarios/limiter.js';
 import { memoryScenario } from './scenarios/memory.js';
 import { missScenario } from './scenarios/miss.js';
 import { soakScenario } from './scenarios/soak.js';
 
 const SCENARIOS = {
   hit: hitScenario,
+  limiter: limiterScenario,
   miss: missScenario,
   coalesce: coalesceScenario,
   memory: memoryScenario,

@@ -15,6 +15,7 @@ import type { Config } from './config.js';
 import { type GovernorTuning, UpstreamGovernor } from './governance/governor.js';
 import { clientErrorHandler, earlyAnswerClosePlugin, httpServerOptions } from './http/connections.js';
 import { fastValidatorCompiler } from './http/fast-validation.js';
+import { boundPipelining } from './http/pipelining.js';
 import { trustProxyOption } from './http/trust-proxy.js';
 import { AuthFailureLimiter } from './limits/auth-failures.js';
 import { CallerUsage } from './limits/usage.js';
@@ -82,8 +83,13 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     // Long ids must reach validation (a 400 naming oAuthorId), not be cut off by the router as 414.
     routerOptions: { maxParamLength: 2048 },
   }).withTypeProvider<ZodTypeProvider>();
+  boundPipelining(app.server);
   app.setValidatorCompiler(fastValidatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
+  // Every body the gateway takes is JSON. Fastify also parses text/plain by default, which is what a
+  // browser's fetch sends with a string body: the batch then said "expected object, received
+  // string" (400) instead of naming the content type (415, error-handler.ts).
+  app.removeContentTypeParser('text/plain');
 
   const metrics = new GatewayMetrics();
   const windows = {
@@ -209,7 +215,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   await app.register(earlyAnswerClosePlugin);
   await app.register(openapi);
   await app.register(observability, { metrics, readiness });
-  await app.register(authPlugin, { config, jwt, failures, metrics });
+  await app.register(authPlugin, { config, jwt, failures });
   await app.register(accessPlugin, { config, keyPrefix, redis: limitsRedis });
   await app.register(spreadInfoRoute);
   await app.register(purgeRoute);

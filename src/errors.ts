@@ -147,3 +147,15 @@ export const upstreamUnavailable = (
   upstreamCode?: number,
   reason?: ErrorReason,
 ) => new GatewayError('UPSTREAM_UNAVAILABLE', message, { retryAfterSeconds, upstreamCode, reason });
+
+/**
+ * An error as a warning's `error` field: code, message, upstream code and reason, without a stack
+ * (a known failure, not a bug). Not `err`: pino's err serializer turns any object with a message
+ * into `{type: "Object", stack: ""}`.
+ */
+export function errorSummary(err: unknown): Record<string, unknown> {
+  if (err instanceof GatewayError) {
+    return { code: err.code, message: err.message, upstreamCode: err.upstreamCode, reason: err.reason };
+  }
+  return { code: 'INTERNAL', message: err instanceof Error ? err.message : String(err) };
+}

@@ -189,11 +189,16 @@ export function completionFields(request: FastifyRequest, reply: FastifyReply) {
   return {
     req: request,
     res: reply,
-    responseTime: reply.elapsedTime,
+    responseTime: roundedMs(reply.elapsedTime),
     caller: request.caller?.name,
     cache: reply.getHeader('x-cache'),
     refused: request.refused ?? undefined,
   };
+}
+
+/** A duration for a log line, to 0.1 ms: the float's other digits are noise, not precision. */
+function roundedMs(ms: number): number {
+  return Math.round(ms * 10) / 10;
 }
 
 const sym = pino.symbols;
@@ -215,7 +220,7 @@ export function completionLine(log: Logger, request: FastifyRequest, reply: Fast
   return (
     `${(l[sym.lsCacheSym] as Record<number, string>)[30]}${(l[sym.timeSym] as () => string)()}` +
     `${l[sym.chindingsSym] as string},"reqId":${JSON.stringify(request.id)},"req":${JSON.stringify(req)}` +
-    `,"res":{"statusCode":${reply.statusCode}},"responseTime":${reply.elapsedTime}` +
+    `,"res":{"statusCode":${reply.statusCode}},"responseTime":${roundedMs(reply.elapsedTime)}` +
     (caller === undefined ? '' : `,"caller":${JSON.stringify(caller)}`) +
     (cache === undefined ? '' : `,"cache":${JSON.stringify(cache)}`) +
     (refused === null || refused === undefined ? '' : `,"refused":${JSON.stringify(refused)}`) +

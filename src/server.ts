@@ -1,13 +1,15 @@
-// Production entry: config from the environment, listen, shut down gracefully on SIGTERM/SIGINT.
+// Production entry: config from the environment (over `.env`), listen, shut down gracefully on
+// SIGTERM/SIGINT.
 import closeWithGrace from 'close-with-grace';
 import { buildApp } from './app.js';
-import { ConfigError, loadConfig } from './config.js';
+import { ConfigError, environment, loadConfig } from './config.js';
 import { drainOnClose } from './http/drain.js';
 
 async function main(): Promise<void> {
   let config: ReturnType<typeof loadConfig>;
+  const { env, file } = environment();
   try {
-    config = loadConfig(process.env, { requireToken: true });
+    config = loadConfig(env, { requireToken: true });
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`${err.message}\n`);
@@ -40,7 +42,19 @@ async function main(): Promise<void> {
       app.log.info({ ms: Date.now() - started }, 'shut down cleanly');
     },
   );
-  await app.listen({ port: config.PORT, host: config.HOST });
+  if (file)
+    app.log.info({ envFile: file }, 'configuration: the environment, then .env for what it does not set');
+  try {
+    await app.listen({ port: config.PORT, host: config.HOST });
+  } catch (err) {
+    // A log line like every other (a port in use is the usual one), then out: nothing listens.
+    app.log.fatal(
+      { err, host: config.HOST, port: config.PORT },
+      `cannot listen on ${config.HOST}:${config.PORT}`,
+    );
+    await app.close();
+    process.exit(1);
+  }
 }
 
 main().catch((err: unknown) => {

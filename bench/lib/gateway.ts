@@ -4,6 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '../../test/helpers/redis-server.js';
+import { dirWithoutDotEnv, SERVER_FROM_SOURCE, TSX_ENV } from '../../test/helpers/server-entry.js';
 import { type Child, startChild, waitHttp } from './children.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -23,12 +24,12 @@ export interface Runner {
 export function prepareRunner(useTsx: boolean): Runner {
   const tsx: Runner = {
     label: 'node --import tsx src/server.ts',
-    args: ['--import', 'tsx', 'src/server.ts'],
+    args: SERVER_FROM_SOURCE,
   };
   if (useTsx) return tsx;
   const build = spawnSync('npm', ['run', '--silent', 'build'], { cwd: ROOT, encoding: 'utf8' });
   if (build.status === 0 && existsSync(`${ROOT}dist/server.js`))
-    return { label: 'npm run build; node dist/server.js', args: ['dist/server.js'] };
+    return { label: 'npm run build; node dist/server.js', args: [`${ROOT}dist/server.js`] };
   process.stderr.write(`bench: build failed, running through tsx instead:\n${build.stdout}${build.stderr}\n`);
   return { ...tsx, label: `${tsx.label} (build failed)` };
 }
@@ -79,9 +80,11 @@ export async function startGateway(runner: Runner, g: GatewayEnv, nodeArgs: stri
     // The upstream budget would otherwise add waits to the miss measurements.
     UPSTREAM_MAX_RPS: '10000',
     LOG_LEVEL: 'warn',
+    ...TSX_ENV,
     ...g.extra,
   };
-  return spawnServer('gateway', [...nodeArgs, ...runner.args], env, port, '/healthz');
+  // In a directory without a .env: a developer's own .env must not configure the measured gateway.
+  return spawnServer('gateway', [...nodeArgs, ...runner.args], env, port, '/healthz', dirWithoutDotEnv());
 }
 
 /** The ceiling: bench/bare-server.ts answering every request with `body`. */
@@ -91,14 +94,35 @@ export async function startBare(body: string): Promise<Server> {
   return spawnServer('bare', ['--import', 'tsx', 'bench/bare-server.ts'], env, port, '/healthz');
 }
 
+/** bench/limit-server.ts: the per-caller limit alone, from our hook or from @fastify/rate-limit. */
+export async function startLimitServer(
+  mode: 'hook' | 'library',
+  body: string,
+  redisUrl: string,
+  prefix: string,
+): Promise<Server> {
+  const port = await freePort();
+  const env = {
+    PATH: process.env['PATH'],
+    NODE_ENV: 'production',
+    PORT: String(port),
+    BENCH_BODY: body,
+    BENCH_LIMITER: mode,
+    BENCH_PREFIX: prefix,
+    REDIS_URL: redisUrl,
+  };
+  return spawnServer(`limit-${mode}`, ['--import', 'tsx', 'bench/limit-server.ts'], env, port, '/healthz');
+}
+
 async function spawnServer(
   name: string,
   args: string[],
   env: NodeJS.ProcessEnv,
   port: number,
   readyPath: string,
+  cwd = ROOT,
 ): Promise<Server> {
-  const child: Child = startChild(name, args, env, ROOT);
+  const child: Child = startChild(name, args, env, cwd);
   const url = `http://127.0.0.1:${port}`;
   try {
     await waitHttp(url + readyPath, child);

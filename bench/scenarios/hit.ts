@@ -24,11 +24,11 @@ const AIM_RATIO = 0.85;
 // Long enough that what a caller costs per window or per flush (not per hit) is spread as it is in use.
 const MONITORED_REQUESTS = 20_000;
 
-interface Target {
+export interface Target {
   name: string;
   url: string;
-  /** Path and query asked (spread-info's /v1 route unless set). */
-  path: string;
+  /** Path and query asked (the scenario's own path unless set). */
+  path?: string;
   /** CPU of the process(es) serving it so far (ms). */
   cpuNow: () => number;
   headers: Record<string, string>;
@@ -107,7 +107,7 @@ export async function hitScenario(ctx: Ctx): Promise<void> {
       targets.push({ ...target('nginx', bare, AUTH), url: n.url, cpuNow: () => n.cpuMs() });
     }
     const opts = (t: Target, more: Partial<Options>): Options => ({
-      url: t.url + t.path,
+      url: t.url + (t.path ?? path),
       connections: ctx.connections,
       headers: t.headers,
       ...more,
@@ -210,7 +210,7 @@ export async function hitScenario(ctx: Ctx): Promise<void> {
 
 const round2 = (x: number) => Math.round(x * 100) / 100;
 
-interface Summary {
+export interface Summary {
   /** CPU time of the server per request, in microseconds: steadier than req/s on a shared machine. */
   cpuUs: number;
   total: number;
@@ -222,7 +222,7 @@ interface Summary {
 }
 
 /** Sums over the slices; percentiles are the median slice's (autocannon gives no merged histogram). */
-function summary(t: Target): Summary {
+export function summary(t: Target): Summary {
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? Number.NaN;
   const total = t.slices.reduce((n, s) => n + s.total, 0);
   const seconds = t.slices.reduce((n, s) => n + s.total / s.rps, 0);
@@ -232,21 +232,21 @@ function summary(t: Target): Summary {
   return { cpuUs: (t.cpu * 1000) / total, total, rps: total / seconds, p50, p99, bad, slices: t.slices };
 }
 
-const describe = (s: Summary) =>
+export const describe = (s: Summary) =>
   `${int(s.rps)} req/s, p50 ${s.p50} ms, p99 ${s.p99} ms, ${int(s.cpuUs)} us CPU/req` +
   (s.bad ? `, ${s.bad} not 2xx/errors` : '');
 
 const roundRatios = (a: Summary, b: Summary) =>
   a.slices.map((s, i) => s.rps / (b.slices[i]?.rps ?? Number.NaN));
 
-function medianRatio(a: Summary, b: Summary): number {
+export function medianRatio(a: Summary, b: Summary): number {
   const rs = roundRatios(a, b).sort((x, y) => x - y);
   const mid = Math.floor(rs.length / 2);
   return rs.length % 2 ? rs[mid]! : (rs[mid - 1]! + rs[mid]!) / 2;
 }
 
 /** The per-round ratios' range: how much the machine's noise moved the figure during this run. */
-function ratioSpread(a: Summary, b: Summary): string {
+export function ratioSpread(a: Summary, b: Summary): string {
   const rs = roundRatios(a, b);
   return `(rounds ${Math.min(...rs).toFixed(2)}-${Math.max(...rs).toFixed(2)})`;
 }
@@ -269,7 +269,7 @@ function addInto(into: Map<string, number>, add: Map<string, number>): void {
   for (const [k, n] of add) into.set(k, (into.get(k) ?? 0) + n);
 }
 
-async function fetchBody(url: string): Promise<string> {
+export async function fetchBody(url: string): Promise<string> {
   const res = await fetch(url, { headers: AUTH });
   const body = await res.text();
   if (res.status !== 200) throw new Error(`${url}: ${res.status} ${body}`);

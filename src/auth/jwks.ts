@@ -1,8 +1,11 @@
 // The identity provider's signing keys, for verifying user JWTs: jose's remote JWKS (cached keys,
-// refetched when a token names an unknown `kid`, at most once per cooldown), refreshed in the
+// refetched when a token names an unknown `kid`, at most once per cooldown, concurrent misses
+// sharing one fetch), refreshed in the
 // background, with its health kept here: every fetch goes through `fetchJwks`, which records
 // whether the set could be fetched (readiness, gauge, one log line per change) and, while fetching
 // fails, refuses at once for `retryMs`, so a stream of requests never becomes a stream of fetches.
+// The body is read up to JWKS_MAX_BYTES and within the fetch timeout: a provider (or anything in
+// its place) sending hundreds of megabytes costs the gateway one small buffer, not its memory.
 import type { FastifyBaseLogger } from 'fastify';
 import { createRemoteJWKSet, customFetch, errors, type JWTVerifyGetKey } from 'jose';
 import { GatewayError } from '../errors.js';
@@ -11,7 +14,10 @@ import type { ReadinessCheck } from '../readiness.js';
 export interface JwksTuning {
   /** Whole-fetch timeout of the JWKS. */
   fetchTimeoutMs?: number;
-  /** Least time after a successful fetch before an unknown `kid` may trigger another. */
+  /**
+   * Least time after a successful fetch before an unknown `kid` may trigger another: how long a
+   * newly published key is refused (jose's cooldownDuration; its default of 30 s is long for that).
+   */
   cooldownMs?: number;
   /** Background refresh of the keys while healthy. */
   refreshMs?: number;
@@ -21,9 +27,15 @@ export interface JwksTuning {
   retryMs?: number;
 }
 
+/**
+ * The most a key set may weigh. Real ones are a few kB (a handful of RSA keys at ~0.5 kB each);
+ * 1 MiB is a thousand keys, and a larger body is refused unread.
+ */
+export const JWKS_MAX_BYTES = 1024 * 1024;
+
 const DEFAULTS: Required<JwksTuning> = {
   fetchTimeoutMs: 5_000,
-  cooldownMs: 30_000,
+  cooldownMs: 5_000,
   refreshMs: 5 * 60_000,
   maxKeyAgeMs: 15 * 60_000,
   retryMs: 10_000,
@@ -135,8 +147,11 @@ export class JwksSource {
     let body: string;
     try {
       const res = await fetch(url, init);
-      body = await res.text();
-      if (res.status !== 200) throw new Error(`the JWKS URL answered HTTP ${res.status}`);
+      if (res.status !== 200) {
+        await res.body?.cancel();
+        throw new Error(`the JWKS URL answered HTTP ${res.status}`);
+      }
+      body = await readCapped(res, JWKS_MAX_BYTES);
       const parsed: unknown = JSON.parse(body);
       const keys = (parsed as { keys?: unknown } | null)?.keys;
       const isObject = (k: unknown) => typeof k === 'object' && k !== null && !Array.isArray(k);
@@ -171,6 +186,28 @@ export class JwksSource {
     }
     this.fetchedOnce = true;
   }
+}
+
+/** The body as text, or an error past `max` bytes (announced or read): never more than `max` held. */
+async function readCapped(res: Response, max: number): Promise<string> {
+  const tooLarge = () => new Error(`the JWKS URL answered more than ${max} bytes`);
+  const announced = Number(res.headers.get('content-length') ?? 0);
+  if (announced > max) {
+    await res.body?.cancel();
+    throw tooLarge();
+  }
+  if (!res.body) return '';
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of res.body) {
+    size += chunk.byteLength;
+    if (size > max) {
+      // Leaving the loop early cancels the stream (and with it the connection).
+      throw tooLarge();
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks, size).toString('utf8');
 }
 
 function describeFetchError(err: unknown): string {

@@ -27,7 +27,11 @@ export interface JwtTuning extends JwksTuning {
   clockToleranceSeconds?: number;
 }
 
-export type JwtResult = { ok: true; subject: string } | { ok: false; reason: string };
+/**
+ * `unknownKey`: the token names a key the set does not hold (yet): a key just published, which the
+ * next refetch brings in, not a guess at a credential.
+ */
+export type JwtResult = { ok: true; subject: string } | { ok: false; reason: string; unknownKey: boolean };
 
 export class JwtVerifier {
   constructor(
@@ -53,13 +57,14 @@ export class JwtVerifier {
       }));
     } catch (err) {
       if (err instanceof GatewayError) throw err;
-      return { ok: false, reason: refusalReason(err) };
+      return { ok: false, reason: refusalReason(err), unknownKey: err instanceof errors.JWKSNoMatchingKey };
     }
     const value = payload[this.o.callerClaim];
     const subject = typeof value === 'number' && Number.isSafeInteger(value) ? String(value) : value;
     if (typeof subject !== 'string' || !CLAIM_VALUE.test(subject)) {
       return {
         ok: false,
+        unknownKey: false,
         reason: `token claim "${this.o.callerClaim}" is missing or not a usable caller name (1-128 of A-Z a-z 0-9 . _ @ : | + = -)`,
       };
     }

@@ -3,7 +3,7 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { EndpointCall } from '../catalogue/call.js';
 import { authorIndexKey } from '../catalogue/keys.js';
-import { authorNotFound, GatewayError, type SerializedGatewayError } from '../errors.js';
+import { authorNotFound, errorSummary, GatewayError, type SerializedGatewayError } from '../errors.js';
 import type { CallerRef } from '../limits/caller-ref.js';
 import { CallerRefusal, type CallerRefusalReason, isCallerRefusal } from '../limits/caller-refusal.js';
 import type { UpstreamResult } from '../upstream/client.js';
@@ -169,7 +169,7 @@ export class CacheService {
         const stale = cached ?? (await this.o.store.get(key));
         if (stale?.kind === 'ok' && freshness(stale, windows, this.now()) !== 'expired') {
           log.warn(
-            { err: { code: err.code, upstreamCode: err.upstreamCode }, key },
+            { error: errorSummary(err), endpoint: call.spec.name, author: authorOf(call), cacheKey: key },
             'upstream failed; answering stale',
           );
           return this.answer(stale, 'STALE', route, call);
@@ -390,7 +390,7 @@ export class CacheService {
       (err: unknown) => {
         this.events.revalidated?.(false, call.spec.name);
         log.warn(
-          { err: err instanceof GatewayError ? err.toJSON() : String(err), key },
+          { error: errorSummary(err), endpoint: call.spec.name, author: authorOf(call), cacheKey: key },
           'background refresh failed',
         );
       },
@@ -422,4 +422,9 @@ export function allVariants(oAuthorId: string): SpreadParams[] {
           for (const flowType of FLOW_TYPES)
             out.push({ oAuthorId, platform, range, type, onlyAssign, flowType });
   return out;
+}
+
+/** The author a call is about (for log lines), when its endpoint names one. */
+function authorOf(call: EndpointCall): string | undefined {
+  return call.spec.authorParam === undefined ? undefined : call.tuple[call.spec.authorParam];
 }

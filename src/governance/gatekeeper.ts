@@ -7,7 +7,7 @@ import type { Config } from '../config.js';
 import type { RedisConnection } from '../redis/connection.js';
 import type { BackoffPolicy, CircuitPolicy } from './backoff.js';
 import { LocalGate } from './local-gate.js';
-import { QuotaCalendar } from './quota-day.js';
+import { type DayClock, QuotaCalendar } from './quota-day.js';
 import { RedisGate } from './redis-gate.js';
 import type { CallEvent, EventResult, GateContext, Verdict } from './types.js';
 
@@ -19,6 +19,8 @@ export interface GatekeeperOptions {
   backoff: BackoffPolicy;
   circuit: CircuitPolicy;
   burst: number;
+  /** The upstream's day; default: midnight to midnight in UPSTREAM_QUOTA_TZ. */
+  day?: DayClock | undefined;
 }
 
 // A 302 streak is forgotten after this long without one; a circuit's strikes after a day.
@@ -28,14 +30,14 @@ const CIRCUIT_RETENTION_MS = 24 * 3_600_000;
 export class Gatekeeper {
   readonly local: LocalGate;
   private readonly shared: RedisGate | null;
-  private readonly calendar: QuotaCalendar;
+  private readonly calendar: DayClock;
   private readonly instances: number;
   private knownUsed = { dayId: '', used: 0 };
   private degraded = false;
 
   constructor(private readonly o: GatekeeperOptions) {
     this.instances = o.config.EXPECTED_INSTANCES;
-    this.calendar = new QuotaCalendar(o.config.UPSTREAM_QUOTA_TZ);
+    this.calendar = o.day ?? new QuotaCalendar(o.config.UPSTREAM_QUOTA_TZ);
     const strikesTtlMs = o.backoff.capMs * STRIKES_PER_CAP;
     this.local = new LocalGate({ backoff: o.backoff, circuit: o.circuit, strikesTtlMs });
     this.shared = o.redis ? new RedisGate(o.redis.client, o.keyPrefix) : null;

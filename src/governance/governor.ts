@@ -17,7 +17,7 @@ import { CREDENTIAL_CODES } from '../upstream/codes.js';
 import { type BackoffPolicy, type CircuitPolicy, DEFAULT_BACKOFF, DEFAULT_CIRCUIT } from './backoff.js';
 import { type Refusal, SlotDispatcher } from './dispatcher.js';
 import { Gatekeeper } from './gatekeeper.js';
-import { msUntilNextDay } from './quota-day.js';
+import type { DayClock } from './quota-day.js';
 import { logEffect, refusalError, refusalMetricReason } from './refusals.js';
 import type { CallEvent } from './types.js';
 
@@ -29,6 +29,9 @@ export interface GovernorTuning {
   burst?: number;
   /** How often the shared state is re-read for /readyz and the gauges (default 1000 ms). */
   statusRefreshMs?: number;
+  /** The upstream's day, when it is not midnight to midnight in UPSTREAM_QUOTA_TZ: the demo's is a
+   *  few minutes, so its 303 author pauses the simulated upstream for minutes, not until midnight. */
+  day?: DayClock;
 }
 
 export interface GovernorOptions extends GovernorTuning {
@@ -195,7 +198,7 @@ export class UpstreamGovernor implements UpstreamGate {
    */
   explain(err: unknown): unknown {
     if (!(err instanceof GatewayError) || err.upstreamCode !== 303) return err;
-    const seconds = msUntilNextDay(Date.now(), this.opts.config.UPSTREAM_QUOTA_TZ) / 1000;
+    const seconds = this.keeper.context(Date.now()).dayLeftMs / 1000;
     return upstreamUnavailable(err.message, seconds, 303);
   }
 

@@ -43,8 +43,13 @@ export function msUntilNextDay(nowMs: number, tz: string): number {
   return nextDayStart(nowMs, tz) - nowMs;
 }
 
+/** Which upstream day an instant is in, and how long that day has left. */
+export interface DayClock {
+  at(nowMs: number): { dayId: string; msLeft: number };
+}
+
 /** Remembers the current day and its end, so the hot path formats a date once per day, not per call. */
-export class QuotaCalendar {
+export class QuotaCalendar implements DayClock {
   private dayId = '';
   private endsAt = 0;
 
@@ -56,5 +61,19 @@ export class QuotaCalendar {
       this.endsAt = nextDayStart(nowMs, this.tz);
     }
     return { dayId: this.dayId, msLeft: this.endsAt - nowMs };
+  }
+}
+
+/**
+ * Days of a fixed length counted from the epoch, named by the instant they start. The demo's are a
+ * minute long: a simulated upstream 303 ("today's quota is spent") then pauses it for at most a
+ * minute instead of until the real upstream's midnight.
+ */
+export class FixedLengthDays implements DayClock {
+  constructor(readonly lengthMs: number) {}
+
+  at(nowMs: number): { dayId: string; msLeft: number } {
+    const start = nowMs - (nowMs % this.lengthMs);
+    return { dayId: new Date(start).toISOString(), msLeft: start + this.lengthMs - nowMs };
   }
 }

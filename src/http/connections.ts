@@ -1,6 +1,9 @@
 // What the server does with a connection outside a route's handler: how long a client may take to
 // send its request, what an unparsable or timed-out request is answered, and closing a socket whose
-// body is still arriving after the answer was sent (a 401 before the body: nobody will read the rest).
+// body is still arriving after the answer was sent (a 401 before the body: nobody will read the rest)
+// without resetting it: a socket closed with unread bytes sends a reset, and a client still writing
+// its body then sees EPIPE instead of the answer. So, like nginx's lingering close, the answer is
+// followed by a half-close and a bounded drain (LINGER_MS, LINGER_MAX_BYTES) before the socket goes.
 // Without these a client trickling a body one byte at a time holds a socket and a file descriptor for
 // as long as it likes (Fastify's default requestTimeout is 0: none).
 import { randomUUID } from 'node:crypto';
@@ -11,8 +14,13 @@ import fp from 'fastify-plugin';
 import { GatewayError } from '../errors.js';
 import { errorBody } from '../plugins/error-handler.js';
 
-/** How long a socket answered early may still drain the body in flight before it is destroyed. */
-const EARLY_ANSWER_DRAIN_MS = 2000;
+/**
+ * After an early answer, how long and how much the gateway reads and discards before destroying the
+ * socket: enough for a client to finish writing a body of several MB over a slow link and read the
+ * answer, not enough to hold a socket or burn CPU for long (nginx: 30 s, with 5 s between reads).
+ */
+const LINGER_MS = 5000;
+const LINGER_MAX_BYTES = 32 * 1024 * 1024;
 
 /**
  * Node's own timers for one request: headers and the whole request (body included) within
@@ -55,11 +63,21 @@ const REASONS: Record<number, string> = {
 export function clientErrorHandler(this: FastifyInstance, err: NodeJS.ErrnoException, socket: Socket): void {
   if (err.code === 'ECONNRESET' || socket.destroyed) return;
   const gw = CLIENT_ERRORS[err.code ?? ''] ?? BAD_REQUEST;
-  this.log.info({ clientError: { code: err.code, status: gw.statusCode } }, 'client error');
   // An answer already under way (a timeout after its headers went out) cannot get a second one.
   const inFlight = (socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
-  if (socket.writable && !inFlight?.headersSent) {
-    const id = randomUUID();
+  const answering = socket.writable && !inFlight?.headersSent;
+  // The id the answer carries, so a caller quoting its x-request-id finds this line; the address is
+  // the socket's (no request was parsed, so TRUST_PROXY's forwarded address is not known).
+  const id = answering ? randomUUID() : undefined;
+  this.log.info(
+    {
+      reqId: id,
+      remoteAddress: socket.remoteAddress,
+      clientError: { code: err.code, status: gw.statusCode },
+    },
+    'client error',
+  );
+  if (id !== undefined) {
     const body = JSON.stringify(errorBody(id, gw));
     socket.write(
       `HTTP/1.1 ${gw.statusCode} ${REASONS[gw.statusCode] ?? 'Error'}\r\n` +
@@ -68,30 +86,65 @@ export function clientErrorHandler(this: FastifyInstance, err: NodeJS.ErrnoExcep
         `x-request-id: ${id}\r\n` +
         `content-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
     );
+    // The client may still be writing (a body, headers past the limit): let it read this answer.
+    if (!socket.readableEnded) {
+      lingeringClose(socket);
+      return;
+    }
   }
   socket.destroy();
 }
 
+/** Half-closes after what is written, reads and discards what still arrives, within bounds. */
+function lingeringClose(socket: Socket): void {
+  // The parser has let go of the socket: what still arrives comes here.
+  socket.on('data', () => {});
+  socket.end();
+  linger(socket);
+}
+
+/**
+ * Destroys a half-closed socket once the client has sent LINGER_MAX_BYTES more or LINGER_MS have
+ * passed, whichever is first (a client that reads its answer and closes ends it sooner).
+ */
+function linger(socket: Socket): void {
+  if (socket.destroyed) return;
+  const from = socket.bytesRead;
+  const timer = setTimeout(() => socket.destroy(), LINGER_MS).unref();
+  // bytesRead counts what Node's parser reads straight from the handle too (no 'data' events then).
+  const meter = setInterval(() => {
+    if (socket.bytesRead - from > LINGER_MAX_BYTES) socket.destroy();
+  }, 50).unref();
+  // The client is done sending (it has read the answer, or given up): nothing left to drain.
+  socket.once('end', () => socket.destroy());
+  socket.once('close', () => {
+    clearTimeout(timer);
+    clearInterval(meter);
+  });
+}
+
 /**
  * An answer sent before the request's body arrived (401, 403, 429, 413 come from hooks that run
- * before the body is read) says `connection: close`, so Node ends the socket once the answer is out
- * instead of reading and discarding the rest of the body for as long as the client trickles it. If
- * the socket is somehow still open after a short drain, it is destroyed.
+ * before the body is read) says `connection: close`, so the client will not send another request
+ * and Node does not read and discard the rest of the body for as long as the client trickles it.
+ * Node would then destroy the socket as soon as the answer is written (`destroySoon`), resetting a
+ * client that is still writing; here it half-closes instead and lingers (the parser goes on
+ * discarding the body), and the socket is destroyed when the client closes or the bounds are met.
  */
 async function earlyAnswerClose(app: FastifyInstance) {
   // `complete` is false until Node's parser has the whole body (undefined on app.inject requests).
   // Callback hooks: they run on every answer, and never wait.
   app.addHook('onSend', (request, reply, payload, done) => {
-    if (bodyStillArriving(request.raw)) reply.header('connection', 'close');
-    done(null, payload);
-  });
-  app.addHook('onResponse', (request, _reply, done) => {
-    const socket = request.raw.socket;
-    if (bodyStillArriving(request.raw) && !socket.destroyed) {
-      const timer = setTimeout(() => socket.destroy(), EARLY_ANSWER_DRAIN_MS).unref();
-      socket.once('close', () => clearTimeout(timer));
+    if (bodyStillArriving(request.raw)) {
+      reply.header('connection', 'close');
+      const socket = request.raw.socket as Socket & { destroySoon?: () => void };
+      // Node calls this once a `connection: close` answer is written (http server, resOnFinish).
+      socket.destroySoon = () => {
+        socket.end();
+        linger(socket);
+      };
     }
-    done();
+    done(null, payload);
   });
 }
 

@@ -7,9 +7,11 @@
 //  - it is hot here: at least HOT_REQUESTS requests in the current or the previous flush period
 //    (100 ms), so a caller at a few requests a second is counted exactly, as before;
 //  - the count is not close to the limit: the estimate plus what the other instances added during
-//    the last flush periods stays within the limit (near the limit every request asks Redis again).
+//    the last flush periods stays within the limit (near the limit every request asks Redis again),
+//    and what it counted since Redis last answered stays within its share of what was left then
+//    (1/EXPECTED_INSTANCES, at most half): two instances bursting at once cannot each take it all.
 // Then it is counted here, answered at once, and the increments go to Redis in one INCRBY per
-// caller every FLUSH_MS. What that costs is the bound documented in docs/performance.md: another
+// caller every FLUSH_MS. What that costs is the bound measured in the README ("Per-caller limits across instances"): another
 // instance learns of this instance's requests up to one flush period (plus a round trip) late, so
 // the shared count, the `ratelimit-remaining` header included, may be short by what the other
 // instances admitted in that time, and near the limit by their increase from one period to the
@@ -89,12 +91,15 @@ export class CallerLimiter {
   private flushing: Promise<void> | null = null;
   /** Slack for the clocks of Redis and this instance when telling an old window from a newer one. */
   private readonly slackMs: number;
+  /** The parts what is left is shared into: EXPECTED_INSTANCES, and at least 2. */
+  private readonly share: number;
 
   constructor(private readonly o: CallerLimitOptions) {
     this.now = o.now ?? Date.now;
     this.wins = new LRUCache({ max: o.maxKeys ?? 50_000 });
     this.fallback = localCounter(o.instances, o.maxKeys, this.now);
     this.slackMs = Math.min(1000, Math.floor(o.windowMs / 4));
+    this.share = Math.max(2, o.instances);
     if (o.redis) {
       const client = o.redis.client;
       client.defineCommand('xtgCallerHit', { numberOfKeys: 1, lua: HIT_LUA });
@@ -140,7 +145,12 @@ export class CallerLimiter {
     const current = w.known + w.sending + w.unflushed + 1;
     // Over whatever the others did: the window is spent until it ends.
     const spent = w.known > this.o.limit;
-    if (!spent && current + w.others + w.othersBefore > this.o.limit) return this.exact(key, 1, w);
+    // Between two of its replies an instance takes at most its share of what Redis last said was
+    // left (less what the others added lately): the others may be counting the same caller in
+    // process too, and without the share each could admit all of it (2x the limit for two instances
+    // bursting at once). Past its share it asks Redis, which answers with a smaller "left".
+    const left = this.o.limit - w.known - w.others - w.othersBefore;
+    if (!spent && (w.sending + w.unflushed + 1) * this.share > left) return this.exact(key, 1, w);
     w.unflushed++;
     return { current, ttlMs: w.resetAt - now };
   }

@@ -1,8 +1,10 @@
 // Who an upstream call is for: the caller's limit bucket (shares, pending cap, turns), its display
 // name (usage, logs) and its Prometheus label. Pure, so the request plugins and the governor agree.
+// Anonymous callers share one bucket: limited one by one, any number of addresses (a /48 of IPv6
+// is 65,536 networks) would add up to any number of upstream calls, pending calls and turns.
 
 export interface CallerRef {
-  /** The limit bucket, `callerKey(request)`: `caller:<name>`, or `ip:<addr>` when anonymous. */
+  /** The limit bucket: `caller:<name>`, or ANONYMOUS_BUCKET for every anonymous caller together. */
   bucket: string;
   /** What usage and logs show: the key's name, `jwt:<claim>`, or `anonymous` (all addresses together). */
   name: string;
@@ -10,6 +12,9 @@ export interface CallerRef {
   label: string;
   anonymous: boolean;
 }
+
+/** The one upstream bucket of all anonymous callers (their request rate stays per address). */
+export const ANONYMOUS_BUCKET = 'anonymous';
 
 /** Calls made for no request (tests that call the governor directly). Never has a share. */
 export const GATEWAY_CALLER: CallerRef = {

@@ -4,6 +4,7 @@
 // command per request; while Redis is down they keep adding up and are written when it is back.
 // A crashed instance loses at most its last second; a clean shutdown writes what it holds.
 import type { FastifyBaseLogger } from 'fastify';
+import { Gauge } from 'prom-client';
 import { QuotaCalendar } from '../governance/quota-day.js';
 import { type GatewayMetrics, hotSeries } from '../metrics.js';
 import type { RedisConnection } from '../redis/connection.js';
@@ -56,6 +57,15 @@ interface Series {
   hits: Child;
   calls: Child;
   billed: Child;
+  /** This instance's counts since the upstream's midnight (the `_today` gauges). */
+  today: Today;
+}
+
+interface Today {
+  dayId: string;
+  hits: number;
+  calls: number;
+  billed: number;
 }
 
 export class CallerUsage {
@@ -69,6 +79,7 @@ export class CallerUsage {
 
   constructor(private readonly o: CallerUsageOptions) {
     this.calendar = new QuotaCalendar(o.tz);
+    this.todayGauges();
     if (o.redis) this.timer = setInterval(() => void this.flush(), o.flushMs ?? 1000).unref();
   }
 
@@ -85,13 +96,15 @@ export class CallerUsage {
     const e = this.fieldsOf(endpoint);
     s.requests.inc();
     // The counters of one caller and day in one lookup (this runs on every cache hit).
-    const c = this.unwrittenOf(ref.name, this.calendar.at(Date.now()).dayId);
+    const dayId = this.calendar.at(Date.now()).dayId;
+    const c = this.unwrittenOf(ref.name, dayId);
     c.requests = (c.requests ?? 0) + 1;
     c[e.requests] = (c[e.requests] ?? 0) + 1;
     if (hit) {
       s.hits.inc();
       c.cacheHits = (c.cacheHits ?? 0) + 1;
       c[e.cacheHits] = (c[e.cacheHits] ?? 0) + 1;
+      todayOf(s, dayId).hits++;
     }
   }
 
@@ -100,6 +113,9 @@ export class CallerUsage {
     const s = this.bound(ref.label);
     const e = this.fieldsOf(endpoint);
     (billed ? s.billed : s.calls).inc();
+    const t = todayOf(s, this.calendar.at(Date.now()).dayId);
+    if (billed) t.billed++;
+    else t.calls++;
     this.add(ref.name, 'upstreamCalls');
     this.add(ref.name, e.upstreamCalls);
     if (billed) {
@@ -233,6 +249,42 @@ export class CallerUsage {
     for (const day of this.unwritten.keys()) if (day < oldest) this.unwritten.delete(day);
   }
 
+  /**
+   * Counts of the upstream's day (midnight to midnight in UPSTREAM_QUOTA_TZ), for dashboards: a
+   * counter's increase over 24 h is a rolling day, not the day the upstream bills and the quota
+   * resets by. Per instance (sum them); zero from the midnight on, whether or not traffic came.
+   */
+  private todayGauges(): void {
+    const registers = [this.o.metrics.registry];
+    const usage = this;
+    const current = () => usage.calendar.at(Date.now()).dayId;
+    new Gauge({
+      name: 'gateway_caller_upstream_calls_today',
+      help: "Upstream calls charged to the caller on this instance since the upstream's midnight (UPSTREAM_QUOTA_TZ), by caller and whether billed.",
+      labelNames: ['caller', 'billed'] as const,
+      registers,
+      collect() {
+        const day = current();
+        for (const [caller, s] of usage.series) {
+          const t = s.today.dayId === day ? s.today : undefined;
+          this.set({ caller, billed: 'true' }, t?.billed ?? 0);
+          this.set({ caller, billed: 'false' }, t?.calls ?? 0);
+        }
+      },
+    });
+    new Gauge({
+      name: 'gateway_caller_cache_hits_today',
+      help: "Answers served without an upstream call made for the caller, on this instance since the upstream's midnight (UPSTREAM_QUOTA_TZ), by caller.",
+      labelNames: ['caller'] as const,
+      registers,
+      collect() {
+        const day = current();
+        for (const [caller, s] of usage.series)
+          this.set({ caller }, s.today.dayId === day ? s.today.hits : 0);
+      },
+    });
+  }
+
   private bound(label: string): Series {
     let s = this.series.get(label);
     if (!s) {
@@ -242,9 +294,16 @@ export class CallerUsage {
         hits: hotSeries(m.callerCacheHits, { caller: label }),
         calls: hotSeries(m.callerUpstreamCalls, { caller: label, billed: 'false' }),
         billed: hotSeries(m.callerUpstreamCalls, { caller: label, billed: 'true' }),
+        today: { dayId: '', hits: 0, calls: 0, billed: 0 },
       };
       this.series.set(label, s);
     }
     return s;
   }
+}
+
+/** The series' counts of `dayId`, started afresh when the upstream's day changed. */
+function todayOf(s: Series, dayId: string): Today {
+  if (s.today.dayId !== dayId) s.today = { dayId, hits: 0, calls: 0, billed: 0 };
+  return s.today;
 }

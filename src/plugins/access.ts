@@ -9,7 +9,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunc
 import fp from 'fastify-plugin';
 import type { Config } from '../config.js';
 import { CallerLimiter, type LimitCount } from '../limits/caller-limit.js';
-import { type CallerRef, callerRef } from '../limits/caller-ref.js';
+import { ANONYMOUS_BUCKET, type CallerRef, callerRef } from '../limits/caller-ref.js';
 import { CallerRefusal } from '../limits/caller-refusal.js';
 import type { RedisConnection } from '../redis/connection.js';
 import { ANONYMOUS, type Caller, clientAddress } from './auth.js';
@@ -61,20 +61,25 @@ function namedRef(c: Caller): CallerRef {
   return r;
 }
 
-/** A named caller's budget is its own; anonymous callers (and IPv6 /64s) each get one. */
-function callerKey(request: FastifyRequest): string {
-  const c = request.caller;
-  return c && !c.anonymous ? namedRef(c).bucket : `ip:${clientAddress(request)}`;
-}
+const ANONYMOUS_REF = callerRef(ANONYMOUS, ANONYMOUS_BUCKET);
 
-/** Who the request's upstream calls, shares and usage are for (limits/caller-ref.ts). */
+/**
+ * Who the request's upstream calls, shares, pending cap, turns and usage are for
+ * (limits/caller-ref.ts): a named caller, or all anonymous callers as one.
+ */
 export function callerRefOf(request: FastifyRequest): CallerRef {
   const c = request.caller;
-  return c && !c.anonymous ? namedRef(c) : callerRef(c ?? ANONYMOUS, callerKey(request));
+  return c && !c.anonymous ? namedRef(c) : ANONYMOUS_REF;
 }
 
 async function accessPlugin(app: FastifyInstance, opts: AccessOptions) {
   const { config, redis } = opts;
+
+  /** The request-rate bucket: a named caller's own; an anonymous caller's address (IPv6: network). */
+  function callerKey(request: FastifyRequest): string {
+    const c = request.caller;
+    return c && !c.anonymous ? namedRef(c).bucket : `ip:${clientAddress(request, config.CLIENT_IPV6_PREFIX)}`;
+  }
 
   if (config.CORS_ORIGINS.length > 0) await registerCors(app, new Set(config.CORS_ORIGINS));
 

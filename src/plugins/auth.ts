@@ -2,20 +2,21 @@
 // key-dependent timing (KeyRing); user JWTs as `authorization: Bearer` (auth/jwt.ts, auth/jwks.ts); anonymous callers when
 // allowed. Routes opt in with `config: { auth: 'caller' | 'admin' }`; the caller's name (never the
 // key or token) is what logs, metrics and per-caller limits see. Every 401 counts against the
-// client address's failed-credential limit (limits/auth-failures.ts). A route may also take the key
+// client address's failed-credential limit (limits/auth-failures.ts), but one for a token signed by
+// a key the JWKS does not hold yet: a key just published must not lock an office out behind its NAT. A route may also take the key
 // from a query parameter (`keyQueryParam`): the drop-in route does, because JustOneAPI clients send
 // their token as `?token=`.
 import { isIP } from 'node:net';
-import { normalizeIP } from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { type JwtVerifier, looksLikeJwt } from '../auth/jwt.js';
 import { KeyRing } from '../auth/key-ring.js';
 import type { Config } from '../config.js';
 import { GatewayError } from '../errors.js';
+import { normalizeIP } from '../http/address-bucket.js';
 import type { AuthFailureLimiter } from '../limits/auth-failures.js';
+import { callerRef } from '../limits/caller-ref.js';
 import { CallerRefusal } from '../limits/caller-refusal.js';
-import type { GatewayMetrics } from '../metrics.js';
 
 export interface Caller {
   name: string;
@@ -69,12 +70,13 @@ function bearerToken(req: Pick<FastifyRequest, 'headers'>): string | undefined {
 }
 
 /**
- * The client's address as limits see it (IPv6 by /64): the peer, or what a trusted proxy says
- * (TRUST_PROXY). A forwarded value that is not an address falls back to the peer.
+ * The client's address as limits see it: the peer, or what a trusted proxy says (TRUST_PROXY); an
+ * IPv6 address by its network of `ipv6Prefix` bits (CLIENT_IPV6_PREFIX), an IPv4-mapped one as IPv4.
+ * A forwarded value that is not an address falls back to the peer.
  */
-export function clientAddress(request: FastifyRequest): string {
+export function clientAddress(request: FastifyRequest, ipv6Prefix: number): string {
   const ip = request.ip;
-  return normalizeIP(isIP(ip) ? ip : (request.socket.remoteAddress ?? 'unknown'));
+  return normalizeIP(isIP(ip) ? ip : (request.socket.remoteAddress ?? 'unknown'), ipv6Prefix);
 }
 
 interface AuthOptions {
@@ -82,11 +84,10 @@ interface AuthOptions {
   /** Set when JWT_JWKS_URL is. */
   jwt: JwtVerifier | null;
   failures: AuthFailureLimiter;
-  metrics: GatewayMetrics;
 }
 
 async function authPlugin(app: FastifyInstance, opts: AuthOptions) {
-  const { config, jwt, failures, metrics } = opts;
+  const { config, jwt, failures } = opts;
   if (jwt) {
     app.addHook('onClose', async () => jwt.keys.close());
     await jwt.keys.start(2000);
@@ -106,22 +107,26 @@ async function authPlugin(app: FastifyInstance, opts: AuthOptions) {
     ? 'an API key (x-api-key or authorization: Bearer) or a bearer token from the identity provider is required'
     : 'an API key is required (x-api-key or authorization: Bearer)';
 
-  /** A 401, or a 429 when this failure takes the address over its limit. */
+  /** A 401, or a 429 when this failure (if `counted`) takes the address over its limit. */
   async function refuse(
     request: FastifyRequest,
     reply: FastifyReply,
     message: string,
     challenge = 'Bearer',
+    counted = true,
   ): Promise<GatewayError> {
-    const wait = await failures.fail(clientAddress(request));
+    const wait = counted ? await failures.fail(clientAddress(request, config.CLIENT_IPV6_PREFIX)) : 0;
     if (wait > 0) return tooManyFailures(wait);
     // RFC 6750: a 401 names the scheme, and `invalid_token` when a token was refused.
     if (jwt) reply.header('www-authenticate', challenge);
     return new GatewayError('UNAUTHORIZED', message);
   }
 
+  // No caller was established: counted under `anonymous` (its metric and its usage row), as a
+  // request refused, like a rate refusal.
+  const unknownCaller = callerRef(ANONYMOUS, 'credentials');
   function tooManyFailures(seconds: number): GatewayError {
-    metrics.callerRefusals.inc({ caller: 'anonymous', reason: 'credentials' });
+    app.usage.refused(unknownCaller, 'credentials', 1, true);
     return new CallerRefusal(
       'credentials',
       `too many failed credentials from this address (limit ${config.AUTH_FAILURES_PER_MINUTE} per minute); retry later`,
@@ -148,14 +153,14 @@ async function authPlugin(app: FastifyInstance, opts: AuthOptions) {
       throw await refuse(request, reply, param ? `${needed}, or the ${param} parameter` : needed);
     }
     // Checked before the credential, so an address over its limit learns nothing from guessing.
-    const wait = failures.retryAfter(clientAddress(request));
+    const wait = failures.retryAfter(clientAddress(request, config.CLIENT_IPV6_PREFIX));
     if (wait > 0) throw tooManyFailures(wait);
     const byKey = ring.lookup(key);
     if (byKey) return byKey;
     if (jwt && looksLikeJwt(key) && key === bearerToken(request)) {
       const result = await jwt.verify(key);
       if (result.ok) return { name: `jwt:${result.subject}`, kind: 'jwt', admin: false, anonymous: false };
-      throw await refuse(request, reply, result.reason, 'Bearer error="invalid_token"');
+      throw await refuse(request, reply, result.reason, 'Bearer error="invalid_token"', !result.unknownKey);
     }
     const misplaced = jwt && looksLikeJwt(key) && key !== bearerToken(request);
     throw await refuse(
@@ -173,7 +178,10 @@ async function authPlugin(app: FastifyInstance, opts: AuthOptions) {
    */
   function knownKey(request: FastifyRequest): Caller | undefined {
     const key = presentedKey(request, ring.size > 0);
-    if (key === undefined || (failures.blocking && failures.retryAfter(clientAddress(request)) > 0))
+    if (
+      key === undefined ||
+      (failures.blocking && failures.retryAfter(clientAddress(request, config.CLIENT_IPV6_PREFIX)) > 0)
+    )
       return undefined;
     return ring.lookup(key);
   }

@@ -45,6 +45,9 @@ for (const code of ERROR_CODES) {
   if (!CODE_OF_STATUS.has(status)) CODE_OF_STATUS.set(status, code);
 }
 
+const UNSUPPORTED_MEDIA_TYPE_MESSAGE =
+  'the body must be JSON sent as content-type: application/json (a string body from fetch() is sent as text/plain)';
+
 /** Turns any thrown value into a GatewayError the caller may see. */
 export function toGatewayError(err: unknown): GatewayError {
   if (err instanceof GatewayError) return err;
@@ -58,6 +61,8 @@ export function toGatewayError(err: unknown): GatewayError {
     // Any other 4xx of Fastify's is a bad request; its messages (bad JSON, body too large,
     // unsupported media type) are safe to show.
     const code = CODE_OF_STATUS.get(status) ?? 'INVALID_REQUEST';
+    // Fastify's own text ("Unsupported Media Type") does not say what would do.
+    if (code === 'UNSUPPORTED_MEDIA_TYPE') return new GatewayError(code, UNSUPPORTED_MEDIA_TYPE_MESSAGE);
     return new GatewayError(code, fe.message || 'invalid request');
   }
   return new GatewayError('INTERNAL', 'internal error');

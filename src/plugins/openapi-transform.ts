@@ -67,7 +67,9 @@ const H = {
     '`private, max-age=<seconds left fresh>` on answers (`max-age=0` when stale); `no-store` on drop-in errors.',
   ),
   vary: str('`x-api-key, authorization, origin` (with CORS, `Origin` first): answers depend on the caller.'),
-  'ratelimit-limit': int("The caller's request limit per window."),
+  'ratelimit-limit': int(
+    "The caller's request limit per window (absent on the 429 for too many failed credentials, answered before the caller is known).",
+  ),
   'ratelimit-remaining': int('Requests left in the current window.'),
   'ratelimit-reset': int('Seconds until the window resets.'),
   'retry-after': int('Seconds to wait before trying again.'),
@@ -94,7 +96,8 @@ export function responseHeaders(status: string, c: RouteConfig): Json {
     for (const k of ['x-cache', 'age', 'etag', 'cache-control', 'vary'] as const) headers[k] = H[k];
   }
   if (c.auth && !ok) headers.vary = H.vary;
-  // Answered before the limit counts (no caller to count against), so without its headers.
+  // Answered before the limit counts (no caller to count against), so without its headers; so is
+  // the failed-credential 429 (the header descriptions say so).
   if (c.auth && code !== 401 && code !== 403) {
     for (const k of ['ratelimit-limit', 'ratelimit-remaining', 'ratelimit-reset'] as const) headers[k] = H[k];
   }

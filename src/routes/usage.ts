@@ -56,13 +56,17 @@ const callerUsageSchema = z.object({
     .describe('The same figures per endpoint (catalogue name), for the endpoints this caller used that day.'),
   share: z
     .object({
-      limit: count("The caller's CALLER_UPSTREAM_DAILY share (for anonymous callers: each address's)."),
+      limit: count(
+        "The caller's CALLER_UPSTREAM_DAILY share (for anonymous callers: all addresses together).",
+      ),
       used: count('Upstream calls charged against it that day (anonymous: all addresses together).'),
       left: z
         .number()
         .int()
         .nullable()
-        .describe('What is left of it (null for anonymous callers: per address).'),
+        .describe(
+          'What is left of it (never null since anonymous callers share one share; nullable for older clients).',
+        ),
     })
     .nullable()
     .describe('null when the caller has no share.'),
@@ -113,7 +117,7 @@ export function usageRows(
         CALLER_REFUSAL_REASONS.map((r) => [r, n(`refused.${r}`)]),
       ) as CallerUsageRow['refused'],
       endpoints,
-      share: limit === null ? null : { limit, used, left: anonymous ? null : Math.max(0, limit - used) },
+      share: limit === null ? null : { limit, used, left: Math.max(0, limit - used) },
     };
   });
 }

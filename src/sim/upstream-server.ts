@@ -251,20 +251,21 @@ export async function startSimUpstream(opts: SimUpstreamOptions = {}): Promise<S
     const p = parseParams(sp);
     if ('invalid' in p) return { code: 400, message: `Invalid Parameters: ${p.invalid}` };
     const id = p.oAuthorId;
-    if (id.startsWith('echotoken')) return echoToken(p, token);
+    if (id.startsWith('echotoken')) return echoToken(p, token, sp.toString());
     const depth = prefixNumber(id, 'deep');
     if (depth !== undefined) return { code: 0, rawData: nestedDataJson(p, depth) };
     return failure(id, tupleKey(p)) ?? { code: 0, data: simSpreadData(p) };
   };
 
-  const familyReply = (e: SimEndpoint, query: Record<string, string>, token: string): Reply => {
+  const familyReply = (e: SimEndpoint, query: Record<string, string>, sp: URLSearchParams): Reply => {
+    const token = sp.get('token') ?? '';
     const checked = checkQuery(e, query);
     if ('invalid' in checked) return { code: 400, message: `Invalid Parameters: ${checked.invalid}` };
     const { filled } = checked;
     const id = subjectOf(filled);
     const tuple = JSON.stringify([e.name, Object.entries(filled).sort()]);
     const data = () => simFamilyData(e, filled, query);
-    if (id.startsWith('echotoken')) return echoTokenData(data(), e.upstreamPath, id, token);
+    if (id.startsWith('echotoken')) return echoTokenData(data(), e.upstreamPath, id, token, sp.toString());
     const depth = prefixNumber(id, 'deep');
     if (depth !== undefined) return { code: 0, rawData: deepJson(data(), depth) };
     return failure(id, tuple) ?? { code: 0, data: data() };
@@ -278,7 +279,7 @@ export async function startSimUpstream(opts: SimUpstreamOptions = {}): Promise<S
     const own = opts.endpointLimits?.[name];
     const refused = limited('', opts.maxRps, opts.dailyQuota) ?? limited(name, own?.maxRps, own?.dailyQuota);
     if (refused) return refused;
-    return e ? familyReply(e, query, token) : spreadReply(sp, token);
+    return e ? familyReply(e, query, sp) : spreadReply(sp, token);
   };
 
   const send = (req: IncomingMessage, res: ServerResponse, reply: Reply): boolean => {
@@ -443,9 +444,10 @@ export async function startSimUpstream(opts: SimUpstreamOptions = {}): Promise<S
 
 /**
  * An upstream (or a proxy) that echoes the request back: the token in the request id, in values
- * (plain, URL-encoded, inside a URL) and in keys, at the top and nested (author ids `echotoken…`).
+ * (plain, URL-encoded, inside a URL, and the query as received) and in keys, at the top and nested
+ * (author ids `echotoken…`).
  */
-function echoToken(p: SpreadParams, token: string): Reply {
+function echoToken(p: SpreadParams, token: string, query: string): Reply {
   const data = simSpreadData(p);
   const url = `https://api.justoneapi.com${UPSTREAM_PATH}?oAuthorId=${p.oAuthorId}&token=${encodeURIComponent(token)}`;
   return {
@@ -454,6 +456,7 @@ function echoToken(p: SpreadParams, token: string): Reply {
     data: {
       ...data,
       echo_url: url,
+      echo_query: query,
       [`echo_${token}`]: token,
       item_rate: { ...(data['item_rate'] as object), [token]: { nested: [token, { url }] } },
     },
@@ -469,12 +472,24 @@ export function nestedDataJson(p: SpreadParams, depth: number): string {
 }
 
 /** The family's echo: the token in the request id, a value, a key and nested (subjects `echotoken…`). */
-function echoTokenData(data: Record<string, unknown>, path: string, id: string, token: string): Reply {
+function echoTokenData(
+  data: Record<string, unknown>,
+  path: string,
+  id: string,
+  token: string,
+  query: string,
+): Reply {
   const url = `https://api.justoneapi.com${path}?id=${id}&token=${encodeURIComponent(token)}`;
   return {
     code: 0,
     requestId: `req-${token}`,
-    data: { ...data, echo_url: url, [`echo_${token}`]: token, nested: { [token]: [token, { url }] } },
+    data: {
+      ...data,
+      echo_url: url,
+      echo_query: query,
+      [`echo_${token}`]: token,
+      nested: { [token]: [token, { url }] },
+    },
   };
 }
 

@@ -9,20 +9,30 @@ export const SCRUBBED = '[REDACTED]';
 export type Scrub = (s: string) => string;
 
 /**
- * Replaces `secret` in a string, as sent and in its URL-encoded forms (encodeURIComponent, and
- * with `+` for spaces as in a form-encoded query).
+ * Replaces `secret` in a string in every form a URL can carry it: as sent, percent-encoded by
+ * encodeURIComponent (which keeps `~ ! ' ( ) *`), form-encoded as URLSearchParams writes the
+ * gateway's own query (which encodes those but `*`, and writes a space as `+`), fully
+ * percent-encoded, with upper- or lower-case hex, and any mix of these per character. One pattern
+ * per character rather than a list of whole forms: a list misses every encoder it does not name.
  */
 export function secretScrubber(secret: string): Scrub {
-  const encoded = encodeURIComponent(secret);
-  const forms = [...new Set([secret, encoded, encoded.replaceAll('%20', '+')])]
-    .filter((f) => f.length > 0)
-    // Longest first: a form that contains another is replaced whole.
-    .sort((a, b) => b.length - a.length);
-  return (s) => {
-    let out = s;
-    for (const f of forms) if (out.includes(f)) out = out.replaceAll(f, SCRUBBED);
-    return out;
-  };
+  if (secret.length === 0) return (s) => s;
+  const pattern = new RegExp([...secret].map(charForms).join(''), 'g');
+  return (s) => (s.length < secret.length ? s : s.replace(pattern, SCRUBBED));
+}
+
+/** The alternatives for one character: itself, its UTF-8 bytes as %XX (any case), `+` for a space. */
+function charForms(c: string): string {
+  const bytes = [...Buffer.from(c, 'utf8')]
+    .map((b) => `%${[...b.toString(16).padStart(2, '0')].map(hexDigit).join('')}`)
+    .join('');
+  const forms = [c.replace(/[\\^$.*+?()[\]{}|/-]/g, '\\$&'), bytes];
+  if (c === ' ') forms.push('\\+');
+  return `(?:${forms.join('|')})`;
+}
+
+function hexDigit(d: string): string {
+  return /[a-f]/.test(d) ? `[${d}${d.toUpperCase()}]` : d;
 }
 
 type Container = Record<string, unknown> | unknown[];

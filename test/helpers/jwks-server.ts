@@ -1,7 +1,7 @@
 // A stand-in for the company's identity provider: keys generated in the test, their public halves
 // served as a JWKS over loopback (node:http), and tokens signed with them. The server counts its
 // fetches and can be told to fail, so tests see refetch bounds and outages from the outside.
-import { createServer, type Server } from 'node:http';
+import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { type CryptoKey, exportJWK, generateKeyPair, type JWK, type JWTPayload, SignJWT } from 'jose';
 
@@ -45,7 +45,11 @@ export async function signToken(key: TestKey, o: SignOptions = {}): Promise<stri
     .sign(key.privateKey);
 }
 
-type JwksMode = 'serve' | 'http500' | 'reset';
+/**
+ * `huge`: a key set of `hugeBytes` (default 300 MB), streamed chunked (no content-length);
+ * `drip`: the real key set, one byte every 100 ms (headers at once).
+ */
+type JwksMode = 'serve' | 'http500' | 'reset' | 'huge' | 'drip';
 
 export interface JwksServer {
   url: string;
@@ -56,7 +60,7 @@ export interface JwksServer {
   close(): Promise<void>;
 }
 
-export async function startJwksServer(keys: TestKey[]): Promise<JwksServer> {
+export async function startJwksServer(keys: TestKey[], hugeBytes = 300e6): Promise<JwksServer> {
   let current = keys;
   let mode: JwksMode = 'serve';
   let fetches = 0;
@@ -64,6 +68,21 @@ export async function startJwksServer(keys: TestKey[]): Promise<JwksServer> {
     fetches++;
     if (mode === 'reset') {
       req.socket.destroy();
+      return;
+    }
+    if (mode === 'huge') {
+      streamHugeKeySet(res, hugeBytes);
+      return;
+    }
+    if (mode === 'drip') {
+      const body = Buffer.from(JSON.stringify({ keys: current.map((k) => k.jwk) }));
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': body.length });
+      let i = 0;
+      const timer = setInterval(() => {
+        if (res.destroyed || i >= body.length) return void clearInterval(timer);
+        res.write(body.subarray(i, ++i));
+      }, 100);
+      res.once('close', () => clearInterval(timer));
       return;
     }
     if (mode === 'http500') {
@@ -93,6 +112,26 @@ export async function startJwksServer(keys: TestKey[]): Promise<JwksServer> {
         server.close(() => resolve());
       }),
   };
+}
+
+/**
+ * `{"keys":[{"kid":"k","pad":"xxx…"},…]}` of about `bytes`, one shared 1 MB chunk written as the
+ * socket drains (fast, and the server holds nothing more), stopping when the reader goes away.
+ */
+function streamHugeKeySet(res: ServerResponse, bytes: number): void {
+  const item = `{"kty":"RSA","kid":"k","pad":"${'x'.repeat(1000)}"},`;
+  const chunk = Buffer.from(item.repeat(Math.ceil(1e6 / item.length)));
+  let sent = 0;
+  res.writeHead(200, { 'content-type': 'application/json' });
+  res.write('{"keys":[');
+  const more = () => {
+    while (sent < bytes && !res.destroyed) {
+      sent += chunk.length;
+      if (!res.write(chunk)) return void res.once('drain', more);
+    }
+    if (!res.destroyed) res.end(`${item.slice(0, -1)}]}`);
+  };
+  more();
 }
 
 /** The gateway settings that point at this server. */

@@ -4,6 +4,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { TEST_TOKEN } from './gateway.js';
 import { testRedisUrl, uniquePrefix } from './redis.js';
 import { freePort } from './redis-server.js';
+import { dirWithoutDotEnv, SERVER_FROM_SOURCE, TSX_ENV } from './server-entry.js';
 
 export interface ServerProcess {
   child: ChildProcess;
@@ -33,10 +34,11 @@ export async function startServerProcess(o: {
   stdout?: 'read' | 'stall' | 'closed';
 }): Promise<ServerProcess> {
   const port = o.port ?? (await freePort());
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
-    cwd: process.cwd(),
+  const child = spawn(process.execPath, SERVER_FROM_SOURCE, {
+    cwd: dirWithoutDotEnv(),
     env: {
       PATH: process.env['PATH'] ?? '',
+      ...TSX_ENV,
       NODE_ENV: 'test',
       HOST: '127.0.0.1',
       PORT: String(port),

@@ -129,6 +129,24 @@ describe('batch route', () => {
     expect(sim.callCount).toBeLessThanOrEqual(2 * BATCH_CONCURRENCY);
   });
 
+  it('answers a string body sent as fetch sends it (text/plain) with 415 naming application/json', async () => {
+    gw = await startGateway({ sim, overrides: { upstreamGate: openGate } });
+    const body = JSON.stringify({ items: [{ oAuthorId: 'plain1' }] });
+    // No content-type given: fetch (a browser's, or Node's) sends a string as text/plain;charset=UTF-8.
+    for (const headers of [{}, { 'content-type': 'text/plain' }, { 'content-type': 'application/xml' }]) {
+      const res = await fetch(gw.url + BATCH_PATH, { method: 'POST', headers, body });
+      const json = (await res.json()) as { error: NonNullable<Result['error']> };
+      expect(res.status).toBe(415);
+      expect(res.headers.get('content-type')).toMatch(/^application\/json/);
+      expect(json.error.code).toBe('UNSUPPORTED_MEDIA_TYPE');
+      expect(json.error.message).toContain('application/json');
+      expect(json.error.requestId).toBe(res.headers.get('x-request-id'));
+    }
+    expect(sim.callCount).toBe(0);
+    // The same text as application/json is a batch.
+    expect((await post(body)).status).toBe(200);
+  });
+
   it('goes through the real governance too', async () => {
     gw = await startGateway({ sim });
     const res = await post({

@@ -104,6 +104,10 @@ describe('failed credentials per client address', () => {
     const retryAfter = Number(over.headers['retry-after']);
     expect(retryAfter).toBeGreaterThan(0);
     expect(retryAfter).toBeLessThanOrEqual(60);
+    // Answered before a caller is known: no ratelimit-* (the README says so), unlike a known caller's.
+    expect(over.headers['ratelimit-limit']).toBeUndefined();
+    expect((await good(a, { 'x-api-key': WRONG })).headers['ratelimit-limit']).toBeUndefined();
+    expect((await good(a, { 'x-api-key': CALLER_KEY })).headers['ratelimit-limit']).toBeDefined();
     // Past the limit the address's credentials are not even checked, a valid one included...
     expect((await bad(b, { 'x-api-key': CALLER_KEY })).status).toBe(429);
     // ...on the other instance too, once it has seen one more failure from it.
@@ -138,6 +142,14 @@ describe('failed credentials per client address', () => {
       expect(JSON.parse(lines[0]!).refused).toBe(seen[i] === 429 ? 'credentials' : undefined);
     }
     expect(gw.logs.join('')).not.toContain(WRONG);
+    // The usage report counts them too, under `anonymous` (no caller was established).
+    const usage = await gw.get('/v1/usage', { 'x-api-key': ADMIN_KEY });
+    const rows = (usage.json as { callers: Array<{ caller: string; requests: number; refused: object }> })
+      .callers;
+    expect(rows.find((r) => r.caller === 'anonymous')).toMatchObject({
+      requests: 3,
+      refused: { credentials: 3, rate: 0 },
+    });
   });
 
   it("logs one line for a request over the caller's rate limit: its completion line, with refused", async () => {

@@ -100,6 +100,14 @@ describe.each<{ fault: string; behaviour: Behaviour }>([
       expect(r.cache).toBe('STALE');
       expect(r.json.meta?.stale).toBe(true);
       expect(gw.sim.callsFor(id).length).toBeGreaterThanOrEqual(2);
+      // The warning names the author, the cache key and the error, none of them a secret.
+      const warning = gw.logs
+        .map((l) => JSON.parse(l))
+        .find((l) => l.msg === 'upstream failed; answering stale' && l.author === id);
+      expect(warning).toMatchObject({
+        cacheKey: expect.stringContaining(gw.prefix),
+        error: { code: expect.stringMatching(/^UPSTREAM_/), message: expect.stringMatching(/\w/) },
+      });
     } finally {
       gw.sim.setBehaviour(null);
     }

@@ -116,7 +116,7 @@ describe('Grafana dashboard', () => {
     ) as Dashboard;
     const bad = (d: Dashboard) => dashboardQueries(d).flatMap((q) => problems(q.expr, known));
     expect(bad(renamed)).toContain('unknown metric gateway_upstream_quota_left');
-    expect(bad(relabelled)).toContain('gateway_upstream_calls_total has no label charged');
+    expect(bad(relabelled)).toContain('gateway_caller_upstream_calls_today has no label charged');
     expect(problems('sum(rate(gateway_http_request_total[5m]))', known)).toEqual([
       'unknown metric gateway_http_request_total',
     ]);
@@ -151,8 +151,35 @@ describe('Grafana dashboard', () => {
       'gateway_caller_upstream_calls_total',
       'gateway_caller_refusals_total',
       'gateway_caller_upstream_share_used_ratio',
+      'gateway_caller_upstream_calls_today',
+      'gateway_caller_cache_hits_today',
+      'gateway_jwks_up',
     ])
       expect(used, m).toContain(m);
+  });
+
+  it('every panel follows $instance: raw series filtered by instance, no recording rule (they sum instances away)', () => {
+    const rules = recordingRules();
+    const bad = dashboardQueries(dashboard)
+      .filter((q) => q.where.startsWith('panel'))
+      .flatMap((q) =>
+        selectors(q.expr)
+          .filter((s) => rules.has(s.metric) || !s.labels.includes('instance'))
+          .map((s) => `${q.where}: ${s.metric}`),
+      );
+    expect(bad).toEqual([]);
+  });
+
+  it("counts the upstream's day, not a rolling 24 h: no panel takes a day-long range", () => {
+    const rolling = dashboardQueries(dashboard).filter((q) => /\[(24h|1d|86400s)\]/.test(q.expr));
+    expect(rolling.map((q) => q.where)).toEqual([]);
+    const today = allPanels(dashboard.panels).filter((p) => p.title.includes('(today)'));
+    expect(today.length).toBeGreaterThanOrEqual(3);
+    for (const p of today)
+      expect(
+        p.targets?.every((t) => /_today\{/.test(t.expr ?? '')),
+        p.title,
+      ).toBe(true);
   });
 
   it('uses the provisioned data source, with unique panel ids', () => {

@@ -21,7 +21,7 @@ import {
 
 const ROUTE = '/v1/authors/a1/spread-info';
 const KEYS = { API_KEYS: `acme:${CALLER_KEY}`, ADMIN_API_KEYS: `ops:${ADMIN_KEY}` };
-// Short enough for tests to wait out; production uses 30 s / 10 s (src/auth/jwt.ts).
+// Short enough for tests to wait out; production uses 5 s / 10 s (src/auth/jwks.ts).
 const FAST: JwtTuning = { cooldownMs: 300, retryMs: 300 };
 
 let rsa: TestKey;
@@ -190,7 +190,52 @@ describe('key rotation and refetches', () => {
   });
 });
 
+describe('a newly published key', () => {
+  it('is let in within seconds (default cooldown), and its refusals until then lock out no one', async () => {
+    // The default tuning (5 s cooldown) and a failed-credential limit of 3 per minute.
+    const { gw, jwks } = await setup([rsa], { AUTH_FAILURES_PER_MINUTE: '3' }, {});
+    expect((await gw.get(ROUTE, bearer(await signToken(rsa)))).status).toBe(200);
+    jwks.setKeys([rsa, spare]); // the provider publishes rsa-2 and starts signing with it
+    const token = await signToken(spare);
+    const started = Date.now();
+    const seen: number[] = [];
+    for (let status = 0; status !== 200 && Date.now() - started < 15_000; await sleep(500)) {
+      status = (await gw.get(ROUTE, bearer(token))).status;
+      seen.push(status);
+    }
+    // 401 (unknown kid) until the cooldown of the start-up fetch ends, never a 429, then 200.
+    expect(seen.at(-1)).toBe(200);
+    expect(seen.length).toBeGreaterThan(4);
+    expect(new Set(seen.slice(0, -1))).toEqual(new Set([401]));
+    expect(Date.now() - started).toBeLessThan(9_000);
+    // The same address's key callers were not locked out by those refusals either.
+    expect((await gw.get(ROUTE, { 'x-api-key': CALLER_KEY })).status).toBe(200);
+    // A refusal that is a guess (a bad signature with a known kid) still counts.
+    const forged = await signToken(spare, { kid: rsa.kid });
+    const statuses = [];
+    for (let i = 0; i < 4; i++) statuses.push((await gw.get(ROUTE, bearer(forged))).status);
+    expect(statuses).toEqual([401, 401, 401, 429]);
+  });
+});
+
 describe('JWKS unreachable', () => {
+  it('a key set trickled a byte at a time: given up after the fetch timeout, JWT callers 503', async () => {
+    const jwks = await startJwksServer([rsa]);
+    open.push(jwks);
+    jwks.setMode('drip');
+    const started = Date.now();
+    const gw = await startGateway({
+      env: { ...KEYS, ...jwtEnv(jwks), AUTH_FAILURES_PER_MINUTE: '1000' },
+      overrides: { jwt: { ...FAST, fetchTimeoutMs: 1000, retryMs: 60_000 } },
+    });
+    open.push(gw);
+    const refused = await gw.get(ROUTE, bearer(await signToken(rsa)));
+    expect(refused.status).toBe(503);
+    const ready = (await gw.get('/readyz')).json as { checks: { jwks: string } };
+    expect(ready.checks.jwks).toMatch(/timed out/);
+    expect(Date.now() - started).toBeLessThan(8_000);
+  });
+
   it('at start-up: JWT callers get 503 AUTH_UNAVAILABLE, key callers 200, /readyz says why; all recover', async () => {
     const jwks = await startJwksServer([rsa]);
     open.push(jwks);

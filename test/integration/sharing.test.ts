@@ -228,25 +228,67 @@ describe.each(modes)('sharing the upstream (%s Redis)', (mode) => {
 });
 
 describe('anonymous callers', () => {
-  it('each address has its own share under *=N; the metrics see one `anonymous` caller', async () => {
+  const from = (ip: string) => ({ 'x-forwarded-for': ip });
+  async function anonymousGateway(env: Record<string, string>): Promise<{ sim: SimUpstream; gw: Gateway }> {
     const sim = await startSimUpstream({ token: TEST_TOKEN });
     open.push(sim);
     const gw = await startGateway({
       sim,
-      env: { ALLOW_ANONYMOUS: 'true', TRUST_PROXY: 'true', CALLER_UPSTREAM_DAILY: '*=1' },
+      env: { ...CALLERS, ALLOW_ANONYMOUS: 'true', TRUST_PROXY: 'true', ...env },
     });
     open.unshift(gw);
-    const from = (ip: string) => ({ 'x-forwarded-for': ip });
-    const statuses: number[] = [];
-    for (const [i, ip] of ['10.0.0.1', '10.0.0.2', '10.0.0.3', '10.0.0.1'].entries())
-      statuses.push((await gw.get(`/v1/authors/anon${i}/spread-info`, from(ip))).status);
-    expect(statuses).toEqual([200, 200, 200, 429]);
-    expect(sim.callCount).toBe(3);
+    return { sim, gw };
+  }
+
+  it('share one upstream share however many addresses they come from; a named caller keeps its own', async () => {
+    const { sim, gw } = await anonymousGateway({ CALLER_UPSTREAM_DAILY: 'anonymous=5,A=10' });
+    const anonymous = await Promise.all(
+      Array.from({ length: 30 }, (_, i) =>
+        gw.get(`/v1/authors/anon${i}/spread-info`, from(`10.0.1.${i + 1}`)),
+      ),
+    );
+    const statuses = anonymous.map((r) => r.status);
+    expect(statuses.filter((s) => s === 200)).toHaveLength(5);
+    expect(statuses.filter((s) => s === 429)).toHaveLength(25);
+    const named = [];
+    for (let i = 0; i < 10; i++)
+      named.push((await gw.get(`/v1/authors/named${i}/spread-info`, as('A'))).status);
+    expect(named).toEqual(Array(10).fill(200));
+    expect(sim.callCount).toBe(15);
     const metrics = (await gw.get('/metrics')).body;
     const callers = new Set(
       [...metrics.matchAll(/^gateway_caller_\w+\{[^}]*caller="([^"]*)"/gm)].map((m) => m[1]),
     );
-    expect([...callers]).toEqual(['anonymous']);
+    expect([...callers].sort()).toEqual(['A', 'anonymous']);
+  });
+
+  it('share one pending cap: misses from 8 addresses past CALLER_MAX_PENDING_UPSTREAM are refused', async () => {
+    const { sim, gw } = await anonymousGateway({
+      UPSTREAM_MAX_RPS: '1',
+      UPSTREAM_MAX_WAIT_MS: '15000',
+      CALLER_MAX_PENDING_UPSTREAM: '3',
+    });
+    const asks = Array.from({ length: 8 }, (_, i) =>
+      gw.get(`/v1/authors/pendanon${i}/spread-info`, from(`10.0.2.${i + 1}`)),
+    );
+    const b = gw.get('/v1/authors/pendanonB/spread-info', as('B'));
+    const results = await Promise.all(asks);
+    const refused = results.filter((r) => r.status === 429);
+    expect(refused.length).toBeGreaterThanOrEqual(4); // 8 asks: 1 called at once, 3 waiting
+    for (const r of refused) expect(errorOf(r).message).toContain('CALLER_MAX_PENDING_UPSTREAM=3');
+    expect((await b).status).toBe(200);
+    expect(sim.callCount).toBe(9 - refused.length);
+  });
+
+  it('keep a request rate per address, IPv6 per CLIENT_IPV6_PREFIX network', async () => {
+    const { gw } = await anonymousGateway({ CALLER_RATE_LIMIT: '2', CLIENT_IPV6_PREFIX: '56' });
+    const ask = async (ip: string) => (await gw.get('/v1/authors/rate1/spread-info', from(ip))).status;
+    expect([await ask('10.0.3.1'), await ask('10.0.3.1'), await ask('10.0.3.1')]).toEqual([200, 200, 429]);
+    expect(await ask('10.0.3.2')).toBe(200);
+    // 2001:db8:0:100::/56 holds both of these; 2001:db8:0:200:: is the next network.
+    expect([await ask('2001:db8:0:100::1'), await ask('2001:db8:0:1ff:ffff::2')]).toEqual([200, 200]);
+    expect(await ask('2001:db8:0:1ab::3')).toBe(429);
+    expect(await ask('2001:db8:0:200::1')).toBe(200);
   });
 });
 

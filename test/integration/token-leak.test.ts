@@ -194,3 +194,43 @@ describe("a caller's gateway key sent as token= on the drop-in route", () => {
     }
   });
 });
+
+// URLSearchParams (the gateway's query) writes `~ ! ' ( )` as %7E %21 %27 %28 %29 and a space as
+// `+`, where encodeURIComponent keeps them: an upstream echoing the query it received sends that form.
+describe('an upstream token with characters the two URL encoders treat differently', () => {
+  const token = `tok ~!'()*_${TEST_TOKEN.slice(4)}`;
+  const sentForm = new URLSearchParams({ token }).toString().slice('token='.length);
+  let odd: Gateway;
+  const bodies: string[] = [];
+  beforeAll(async () => {
+    const openGate: UpstreamGate = { beforeCall: async () => {}, afterCall: () => {} };
+    odd = await startGateway({
+      redis: 'none',
+      env: { LOG_LEVEL: 'trace', JUSTONEAPI_TOKEN: token },
+      simOptions: { token },
+      overrides: { upstreamGate: openGate },
+    });
+    const run = `odd${Date.now().toString(36)}`;
+    for (const url of [path(`echotoken${run}`), `${DROP_IN_PATH}?oAuthorId=echotoken2${run}`]) {
+      const res = await odd.get(url);
+      expect(res.status).toBe(200);
+      bodies.push(res.body);
+    }
+  });
+  afterAll(async () => {
+    await odd?.close();
+  });
+
+  it('is scrubbed in the form the gateway sent it, from the bodies and the logs', () => {
+    expect(sentForm).toContain('%7E%21%27%28%29*_');
+    expect(odd.sim.calls.every((c) => c.tokenSeen)).toBe(true);
+    const dropIn = JSON.parse(bodies[1]!) as { data: Record<string, unknown> };
+    expect(dropIn.data['echo_query']).toMatch(/&token=\[REDACTED\]$/);
+    const lines = odd.logs.flatMap((l) => l.split('\n')).filter(Boolean);
+    for (const text of [...bodies, ...odd.bodies, ...lines]) {
+      for (const form of [token, sentForm, encodeURIComponent(token), TEST_TOKEN.slice(4)]) {
+        expect(text).not.toContain(form);
+      }
+    }
+  });
+});

@@ -53,6 +53,8 @@ describe('completionLine', () => {
     expect(Object.keys(fast)).toEqual(Object.keys(byPino));
     expect(JSON.stringify(fast)).not.toContain(KEY);
     expect(fast.refused).toBe(refused ?? undefined);
+    // Milliseconds to 0.1 ms: not a float's seventeen digits.
+    expect(String(fast.responseTime)).toMatch(/^\d+(\.\d)?$/);
     await app.close();
   });
 });

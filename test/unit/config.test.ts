@@ -1,7 +1,13 @@
 import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseEnv } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from '../../src/config.js';
+import { ConfigError, environment, loadConfig } from '../../src/config.js';
+import { dirWithoutDotEnv, SERVER_FROM_SOURCE, TSX_ENV } from '../helpers/server-entry.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const KEY = 'k'.repeat(16);
@@ -279,15 +285,18 @@ describe('durations', () => {
   });
 });
 
-/** Runs the production entry as `npm start` would (from source, so no build is needed). */
+/** Runs the production entry as `npm start` would (from source, so no build is needed), in `cwd`
+ *  (default one without a .env) until it exits, or until `until` matches its stdout (then killed). */
 function runServer(
   env: Record<string, string>,
+  opts: { cwd?: string; until?: RegExp } = {},
 ): Promise<{ code: number | null; stderr: string; stdout: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
-      cwd: ROOT,
+    const child = spawn(process.execPath, SERVER_FROM_SOURCE, {
+      cwd: opts.cwd ?? dirWithoutDotEnv(),
       env: {
         PATH: process.env.PATH ?? '',
+        ...TSX_ENV,
         HOME: process.env.HOME ?? '',
         PORT: '0',
         HOST: '127.0.0.1',
@@ -302,6 +311,7 @@ function runServer(
     });
     child.stdout.on('data', (b: Buffer) => {
       stdout += b.toString();
+      if (opts.until?.test(stdout)) child.kill('SIGKILL');
     });
     // A config that wrongly passes would leave a listening server: kill it rather than hang.
     const killer = setTimeout(() => child.kill('SIGKILL'), 15_000);
@@ -313,6 +323,13 @@ function runServer(
   });
 }
 
+/** A temporary working directory holding `.env` with these lines. */
+function dirWithDotEnv(lines: string[]): string {
+  const dir = mkdtempSync(join(tmpdir(), 'xtg-env-'));
+  writeFileSync(join(dir, '.env'), `${lines.join('\n')}\n`);
+  return dir;
+}
+
 describe('npm start', () => {
   it('exits non-zero with one line naming JUSTONEAPI_TOKEN when it is missing', async () => {
     const r = await runServer({});
@@ -322,7 +339,7 @@ describe('npm start', () => {
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(/JUSTONEAPI_TOKEN/);
     expect(r.stdout).toBe('');
-  });
+  }, 30_000);
 
   it('exits non-zero with one line naming UPSTREAM_TIMEOUT_MS=abc', async () => {
     const r = await runServer({ JUSTONEAPI_TOKEN: 'x-token-for-start-up-test', UPSTREAM_TIMEOUT_MS: 'abc' });
@@ -332,10 +349,160 @@ describe('npm start', () => {
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(/^invalid configuration: UPSTREAM_TIMEOUT_MS: /);
     expect(r.stderr).not.toContain('x-token-for-start-up-test');
+  }, 30_000);
+
+  it('names every bad variable, one line each', async () => {
+    const r = await runServer({
+      JUSTONEAPI_TOKEN: 'x-token-for-start-up-test',
+      UPSTREAM_TIMEOUT_MS: '60s',
+      LOG_LEVEL: 'loud',
+      API_KEYS: 'app:short',
+    });
+    expect(r.code).toBe(1);
+    const lines = r.stderr.split('\n').filter((l) => l.trim() !== '');
+    expect(lines.map((l) => /^invalid configuration: (\w+): /.exec(l)?.[1])).toEqual([
+      'UPSTREAM_TIMEOUT_MS',
+      'API_KEYS',
+      'LOG_LEVEL',
+    ]);
+  }, 30_000);
+
+  it('reads .env from its working directory; the environment wins over it', async () => {
+    const dir = dirWithDotEnv([
+      '# as copied from .env.example, with the token filled in',
+      'JUSTONEAPI_TOKEN=x-token-from-dot-env-file',
+      'CALLER_RATE_WINDOW="1 minute"',
+      'UPSTREAM_TIMEOUT_MS=not-a-number',
+      'LOG_LEVEL=info',
+    ]);
+    const r = await runServer({ UPSTREAM_TIMEOUT_MS: '60000' }, { cwd: dir, until: /Server listening/ });
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toMatch(/"msg":"Server listening at http:\/\/127\.0\.0\.1:\d+"/);
+    expect(r.stdout).toContain('"envFile":".env"');
+    expect(r.stdout).not.toContain('x-token-from-dot-env-file');
+
+    // The environment's bad value wins over the file's good one, and is named.
+    const bad = dirWithDotEnv(['JUSTONEAPI_TOKEN=x-token-from-dot-env-file', 'UPSTREAM_TIMEOUT_MS=60000']);
+    const r2 = await runServer({ UPSTREAM_TIMEOUT_MS: '60s' }, { cwd: bad });
+    expect(r2.code).toBe(1);
+    expect(r2.stderr.trim()).toMatch(/^invalid configuration: UPSTREAM_TIMEOUT_MS: .*milliseconds/);
+  }, 30_000);
+
+  it('logs a port in use as one JSON line and exits 1', async () => {
+    const taken = createServer();
+    await new Promise<void>((r) => taken.listen(0, '127.0.0.1', r));
+    const port = (taken.address() as { port: number }).port;
+    try {
+      const r = await runServer({ JUSTONEAPI_TOKEN: 'x-token-for-start-up-test', PORT: String(port) });
+      expect(r.code).toBe(1);
+      expect(r.stderr).toBe('');
+      const lines = r.stdout.split('\n').filter((l) => l.trim() !== '');
+      for (const l of lines) expect(() => JSON.parse(l)).not.toThrow();
+      const fatal = lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l['level'] === 60);
+      expect(fatal?.['msg']).toBe(`cannot listen on 127.0.0.1:${port}`);
+      expect(JSON.stringify(fatal?.['err'])).toContain('EADDRINUSE');
+    } finally {
+      taken.close();
+    }
+  }, 30_000);
+});
+
+describe('environment(): .env under the environment', () => {
+  it('fills what the environment does not set; a set variable wins, even empty', () => {
+    const dir = dirWithDotEnv(['A=from-file', 'B="two words"', 'C=from-file', '# a comment', 'D=from-file']);
+    const { env, file } = environment(join(dir, '.env'), { A: 'from-env', C: '' });
+    expect(file).toBe(join(dir, '.env'));
+    expect(env).toEqual({ A: 'from-env', B: 'two words', C: '', D: 'from-file' });
+  });
+
+  it('is the environment alone when there is no file', () => {
+    const env = { A: '1' };
+    expect(environment(join(tmpdir(), 'no-such-dir-xtg', '.env'), env)).toEqual({ env, file: null });
+  });
+});
+
+describe('messages that say what is wanted', () => {
+  it('names milliseconds and an example for UPSTREAM_TIMEOUT_MS=60s', () => {
+    expect(configError({ UPSTREAM_TIMEOUT_MS: '60s' })).toBe(
+      'invalid configuration: UPSTREAM_TIMEOUT_MS: expected an integer number of milliseconds, e.g. 60000 for 60 s, got "60s"',
+    );
+    expect(configError({ CACHE_FRESH_SECONDS: '12h' })).toMatch(/number of seconds, e\.g\. 3600/);
+    expect(configError({ PORT: '70000' })).toBe(
+      'invalid configuration: PORT: must be 0 to 65535, got "70000"',
+    );
+  });
+
+  it('names every bad variable in one error, one line each', () => {
+    const err = (() => {
+      try {
+        loadConfig({ PORT: 'abc', LOG_LEVEL: 'loud', NODE_ENV: 'production' }, { requireToken: true });
+      } catch (e) {
+        return e as ConfigError;
+      }
+      throw new Error('expected a ConfigError');
+    })();
+    expect(err.lines.map((l) => l.split(':')[1]?.trim())).toEqual([
+      'PORT',
+      'LOG_LEVEL',
+      'JUSTONEAPI_TOKEN',
+      'API_KEYS',
+    ]);
+    expect(err.message.split('\n')).toEqual(err.lines);
+  });
+
+  it('names the bad API_KEYS pairs by position and name, never by key', () => {
+    const shortKey = 'tooShortKey1';
+    const reversed = 'k3y-pasted-where-the-name-goes';
+    const msg = configError({
+      API_KEYS: `good:${KEY}, app:${shortKey}, ${reversed}:svc,${'n'.repeat(20)}`,
+    });
+    expect(msg).toContain('pair 2 of 4 ("app"): the key has 12 characters, 16+ needed');
+    expect(msg).toContain('pair 3 of 4: the key has 3 characters, 16+ needed');
+    expect(msg).toContain('pair 4 of 4: no "name:" before the key');
+    expect(msg).not.toContain('pair 1');
+    for (const secret of [KEY, shortKey, reversed, 'n'.repeat(20)]) expect(msg).not.toContain(secret);
+    expect(msg).not.toContain('\n');
   });
 });
 
 describe('.env.example', () => {
+  const text = readFileSync(new URL('../../.env.example', import.meta.url), 'utf8');
+
+  it('can be sourced by a shell, which reads every value as the gateway does', async () => {
+    const names = Object.keys(parseEnv(text));
+    const script = `set -a; . ./.env.example; for v in ${names.join(' ')}; do printf '%s=%s\\0' "$v" "\${!v-}"; done`;
+    const r = await new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
+      const child = spawn('bash', ['--norc', '--noprofile', '-c', script], {
+        cwd: ROOT,
+        env: { PATH: process.env.PATH ?? '' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let out = '';
+      let err = '';
+      child.stdout.on('data', (b: Buffer) => (out += b.toString()));
+      child.stderr.on('data', (b: Buffer) => (err += b.toString()));
+      child.once('exit', (code) => resolve({ code, out, err }));
+    });
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    const fromShell = Object.fromEntries(
+      r.out
+        .split('\0')
+        .filter(Boolean)
+        .map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
+    );
+    expect(fromShell).toEqual(parseEnv(text));
+    expect(parseEnv(text)['CALLER_RATE_WINDOW']).toBe('1 minute');
+  });
+
+  it('keeps to values that Compose, a shell and Node read alike', () => {
+    // Bare values of plain characters, or double quotes around no $, backslash, backtick or quote:
+    // the forms on which Compose's dotenv rules, POSIX sh and util.parseEnv agree.
+    for (const line of text.split('\n').filter((l) => /^[A-Z]/.test(l))) {
+      expect(line).toMatch(/^[A-Z][A-Z0-9_]*=([A-Za-z0-9_.:/@,*=+-]*|"[^"$\\`]*")$/);
+    }
+  });
+
   it('lists every variable the gateway reads, and nothing else', async () => {
     const { readFileSync } = await import('node:fs');
     const text = readFileSync(new URL('../../.env.example', import.meta.url), 'utf8');

@@ -31,6 +31,7 @@ describe('toGatewayError', () => {
     expect(toGatewayError(tooLarge)).toMatchObject({ statusCode: 413, code: 'PAYLOAD_TOO_LARGE' });
     const unsupported = Object.assign(new Error('Unsupported Media Type'), { statusCode: 415 });
     expect(toGatewayError(unsupported)).toMatchObject({ statusCode: 415, code: 'UNSUPPORTED_MEDIA_TYPE' });
+    expect(toGatewayError(unsupported).message).toContain('content-type: application/json');
   });
 });
 

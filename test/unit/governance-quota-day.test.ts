@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { msUntilNextDay, nextDayStart, QuotaCalendar, quotaDayId } from '../../src/governance/quota-day.js';
+import {
+  FixedLengthDays,
+  msUntilNextDay,
+  nextDayStart,
+  QuotaCalendar,
+  quotaDayId,
+} from '../../src/governance/quota-day.js';
 
 const at = (iso: string) => Date.parse(iso);
 const H = 3_600_000;
@@ -61,5 +67,15 @@ describe('QuotaCalendar', () => {
     expect(cal.at(t)).toEqual({ dayId: '2026-03-08', msLeft: 1000 });
     expect(cal.at(t + 999)).toEqual({ dayId: '2026-03-08', msLeft: 1 });
     expect(cal.at(t + 1000)).toEqual({ dayId: '2026-03-09', msLeft: 24 * H });
+  });
+});
+
+describe('FixedLengthDays (the demo)', () => {
+  it('names each day by its start and counts down to the next', () => {
+    const days = new FixedLengthDays(60_000);
+    const t = Date.parse('2026-12-04T21:30:15.500Z');
+    expect(days.at(t)).toEqual({ dayId: '2026-12-04T21:30:00.000Z', msLeft: 44_500 });
+    expect(days.at(t + 44_499).dayId).toBe('2026-12-04T21:30:00.000Z');
+    expect(days.at(t + 44_500)).toEqual({ dayId: '2026-12-04T21:31:00.000Z', msLeft: 60_000 });
   });
 });

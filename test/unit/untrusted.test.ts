@@ -22,6 +22,24 @@ describe('secretScrubber', () => {
     expect(scrub(`${TOKEN}${TOKEN}`)).toBe(`${SCRUBBED}${SCRUBBED}`);
     expect(scrub('nothing here')).toBe('nothing here');
   });
+
+  // The characters encodeURIComponent keeps but URLSearchParams (the gateway's own query) encodes.
+  it("replaces every form the gateway's own query building can produce, and any mix of them", () => {
+    const token = "k~!'()* é_x";
+    const s = secretScrubber(token);
+    const form = new URLSearchParams({ token }).toString().slice('token='.length);
+    const component = encodeURIComponent(token);
+    const all = [...Buffer.from(token)].map((b) => `%${b.toString(16).padStart(2, '0')}`).join('');
+    const forms = [token, form, component, component.replaceAll('%20', '+'), all, all.toUpperCase()];
+    forms.push(form.toLowerCase(), `${form.slice(0, 7)}${token.slice(3)}`);
+    expect(form).toContain('%7E%21%27%28%29*+');
+    expect(new Set(forms).size).toBe(forms.length);
+    for (const f of forms) expect(s(`?a=1&token=${f}&b=2`), f).toBe(`?a=1&token=${SCRUBBED}&b=2`);
+    expect(s(`${form}${token}`)).toBe(`${SCRUBBED}${SCRUBBED}`);
+    // Near misses stay: another character in place of one of the token's.
+    expect(s(token.replace('~', '-'))).toBe(token.replace('~', '-'));
+    expect(s(form.replace('%7E', '%7F'))).toBe(form.replace('%7E', '%7F'));
+  });
 });
 
 describe('scrubJson', () => {

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { usageRows } from '../../src/routes/usage.js';
 
 describe('usage rows', () => {
-  it('joins counters and shares; anonymous addresses add up into one row without a "left"', () => {
+  it('joins counters and shares; anonymous callers are one row with one share', () => {
     const counts = new Map([
       [
         'etl',
@@ -25,11 +25,11 @@ describe('usage rows', () => {
     ]);
     const used = new Map([
       ['caller:etl', 10],
-      ['ip:10.0.0.1', 1],
-      ['ip:10.0.0.2', 1],
+      ['anonymous', 1],
+      ['ip:10.0.0.2', 1], // a per-address bucket of the day before an upgrade: anonymous too
       ['caller:jwt:alice', 2], // charged, its usage not written yet: still listed
     ]);
-    const shareOf = (name: string, anonymous: boolean) => (anonymous ? 1 : name === 'etl' ? 10 : null);
+    const shareOf = (name: string, anonymous: boolean) => (anonymous ? 3 : name === 'etl' ? 10 : null);
     expect(usageRows(counts, used, shareOf)).toEqual([
       {
         caller: 'anonymous',
@@ -39,7 +39,7 @@ describe('usage rows', () => {
         billedCalls: 0,
         refused: { rate: 0, daily_share: 0, pending: 0, credentials: 0 },
         endpoints: {},
-        share: { limit: 1, used: 2, left: null },
+        share: { limit: 3, used: 2, left: 1 },
       },
       {
         caller: 'etl',
