@@ -2,6 +2,7 @@
 // upstream. Every route (normalised, drop-in, batch) goes through get(), so all share one cache.
 import type { FastifyBaseLogger } from 'fastify';
 import type { EndpointCall } from '../catalogue/call.js';
+import { SPREAD_INFO } from '../catalogue/index.js';
 import { authorIndexKey } from '../catalogue/keys.js';
 import { authorNotFound, errorSummary, GatewayError, type SerializedGatewayError } from '../errors.js';
 import type { CallerRef } from '../limits/caller-ref.js';
@@ -236,7 +237,9 @@ export class CacheService {
     return deleted;
   }
 
+  /** Spread-info's keys are not indexed: its purge lists its 64 variants (no write on its misses). */
   private async indexByAuthor(call: EndpointCall, key: string, ttl: number): Promise<void> {
+    if (call.spec.name === SPREAD_INFO) return;
     const param = call.spec.authorParam;
     const author = param === undefined ? undefined : call.tuple[param];
     if (author !== undefined) await this.o.store.index?.(this.o.keyPrefix + authorIndexKey(author), key, ttl);
@@ -408,6 +411,12 @@ export class CacheService {
   }
 }
 
+/** The author a call asks about, for log lines (none for search and per-video endpoints). */
+function authorOf(call: EndpointCall): string | undefined {
+  const param = call.spec.authorParam;
+  return param === undefined ? undefined : call.tuple[param];
+}
+
 function serialize(err: unknown): SerializedGatewayError {
   if (err instanceof GatewayError) return err.toJSON();
   return { statusCode: 502, code: 'UPSTREAM_ERROR', message: 'the upstream call failed' };
@@ -422,9 +431,4 @@ export function allVariants(oAuthorId: string): SpreadParams[] {
           for (const flowType of FLOW_TYPES)
             out.push({ oAuthorId, platform, range, type, onlyAssign, flowType });
   return out;
-}
-
-/** The author a call is about (for log lines), when its endpoint names one. */
-function authorOf(call: EndpointCall): string | undefined {
-  return call.spec.authorParam === undefined ? undefined : call.tuple[call.spec.authorParam];
 }
