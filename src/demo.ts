@@ -45,6 +45,8 @@ process.stdout.write(
     `  curl -s ${base}/v1/authors/code302x/spread-info       # upstream rate limit: 503, a pause of seconds`,
     `  curl -s ${base}/v1/authors/code303x/spread-info       # upstream quota spent: 503 until the demo's day ends (${DEMO_DAY_MS / 1000} s days)`,
     `  curl -s '${base}/api/douyin-xingtu/gw/api/data_sp/get_author_spread_info/v1?oAuthorId=7012345678901234567'  # drop-in: the upstream's envelope`,
+    `  curl -s '${base}/api/douyin-xingtu/gw/api/author/get_author_base_info/v1?oAuthorId=7012345678901234567'  # any of the family's 53 paths`,
+    `  curl -si '${base}/api/douyin-xingtu/gw/api/gsearch/search_for_author_square/v1?keyword=%E7%BE%8E%E9%A3%9F&acceptCache=true'  # x-ignored-params: acceptCache`,
     'Ctrl-C stops it.',
     '',
   ].join('\n'),

@@ -4,6 +4,8 @@
 // measured in interleaved slices (ceiling, gateway, ..., then the reverse order) so that a
 // neighbour's burst of CPU on this shared machine lands on all of them alike. nginx with
 // proxy_cache in front of the gateway is measured alike as a reference (when nginx is installed).
+// A catalogued endpoint's drop-in hit (get_author_base_info) is measured beside spread-info's drop-in
+// hit on the same warn gateway, in the same slices: the family must cost no more per hit.
 import type { Options } from 'autocannon';
 import { cpuMs } from '../lib/children.js';
 import { AUTH, type Server, startBare, startGateway } from '../lib/gateway.js';
@@ -14,6 +16,10 @@ import { type Ctx, int } from '../lib/report.js';
 
 const TARGET_RATIO = 0.6;
 const TARGET_RATIO_INFO = 0.45;
+/** A catalogued endpoint's hit against spread-info's (issue 20: within 15%). */
+const TARGET_FAMILY_RATIO = 0.85;
+const SPREAD_DROP_IN = '/api/douyin-xingtu/gw/api/data_sp/get_author_spread_info/v1';
+const FAMILY_DROP_IN = '/api/douyin-xingtu/gw/api/author/get_author_base_info/v1';
 const AIM_RATIO = 0.85;
 // Long enough that what a caller costs per window or per flush (not per hit) is spread as it is in use.
 const MONITORED_REQUESTS = 20_000;
@@ -21,6 +27,8 @@ const MONITORED_REQUESTS = 20_000;
 export interface Target {
   name: string;
   url: string;
+  /** Path and query asked (the scenario's own path unless set). */
+  path?: string;
   /** CPU of the process(es) serving it so far (ms). */
   cpuNow: () => number;
   headers: Record<string, string>;
@@ -32,6 +40,8 @@ export interface Target {
 
 export async function hitScenario(ctx: Ctx): Promise<void> {
   const path = `/v1/authors/hit-${ctx.runId}/spread-info`;
+  const spreadDropIn = `${SPREAD_DROP_IN}?oAuthorId=hit-${ctx.runId}`;
+  const familyDropIn = `${FAMILY_DROP_IN}?oAuthorId=hit-${ctx.runId}`;
   const servers: Array<Pick<Server, 'stop'>> = [];
   try {
     const start = async (prefix: string, extra: Record<string, string> = {}, nodeArgs: string[] = []) => {
@@ -55,6 +65,11 @@ export async function hitScenario(ctx: Ctx): Promise<void> {
     const body = await fetchBody(gw.url + path);
     await fetchBody(noL1.url + path);
     await fetchBody(info.url + path);
+    // The drop-in spread-info answer shares /v1's entry; the family's is its own miss, then hits.
+    await fetchBody(gw.url + spreadDropIn);
+    await fetchBody(gw.url + familyDropIn);
+    if (!(await fetchBody(gw.url + familyDropIn)).includes('"code":0'))
+      throw new Error(`${FAMILY_DROP_IN}: not a code 0 answer`);
     const bare = await startBare(body);
     servers.push(bare);
     // nginx in front of the warn gateway; its first answer is a miss that it then keeps.
@@ -69,9 +84,10 @@ export async function hitScenario(ctx: Ctx): Promise<void> {
         throw new Error(`nginx did not cache the answer (${cached.headers.get('x-nginx-cache')})`);
     }
 
-    const target = (name: string, server: Server, headers: Record<string, string>): Target => ({
+    const target = (name: string, server: Server, headers: Record<string, string>, at = path): Target => ({
       name,
       url: server.url,
+      path: at,
       cpuNow: () => cpuMs(server.pid),
       headers,
       slices: [],
@@ -83,13 +99,15 @@ export async function hitScenario(ctx: Ctx): Promise<void> {
       target('hit', gw, AUTH),
       target('info', info, AUTH),
       target('noL1', noL1, AUTH),
+      target('spreadDropIn', gw, AUTH, spreadDropIn),
+      target('familyDropIn', gw, AUTH, familyDropIn),
     ];
     if (nginx) {
       const n = nginx;
       targets.push({ ...target('nginx', bare, AUTH), url: n.url, cpuNow: () => n.cpuMs() });
     }
     const opts = (t: Target, more: Partial<Options>): Options => ({
-      url: t.url + path,
+      url: t.url + (t.path ?? path),
       connections: ctx.connections,
       headers: t.headers,
       ...more,
@@ -111,13 +129,16 @@ export async function hitScenario(ctx: Ctx): Promise<void> {
     for (const t of [targets[1]!, targets[3]!])
       monitored.push(await ctx.stats.monitor(() => load(opts(t, { amount: MONITORED_REQUESTS }))));
 
-    const [ceiling, hit, infoHit, redisHit, nginxHit] = targets.map(summary) as [
+    const [ceiling, hit, infoHit, redisHit, spreadHit, familyHit] = targets.map(summary) as [
       Summary,
       Summary,
       Summary,
       Summary,
-      Summary | undefined,
+      Summary,
+      Summary,
     ];
+    const nginxHit = nginx ? summary(targets[6]!) : undefined;
+    const familyRatio = medianRatio(familyHit, spreadHit);
     // The median of the rounds' ratios: a neighbour's burst of CPU during one slice moves one round,
     // not the figure (the ratio of totals is shown too).
     const ratio = medianRatio(hit, ceiling);
@@ -151,6 +172,18 @@ export async function hitScenario(ctx: Ctx): Promise<void> {
             `${ratioSpread(nginxHit, ceiling)}, by CPU per request ${(ceiling.cpuUs / nginxHit.cpuUs).toFixed(2)}; ` +
             `gateway/nginx ${medianRatio(hit, nginxHit).toFixed(2)}`
           : 'not measured: nginx is not installed (apt-get install -y nginx)',
+      },
+      {
+        measure: 'drop-in cache hit, spread-info (L1), LOG_LEVEL=warn',
+        result: `${describe(spreadHit)}; ratio to the ceiling ${medianRatio(spreadHit, ceiling).toFixed(2)}`,
+      },
+      {
+        measure: 'drop-in cache hit, catalogued get_author_base_info (L1), LOG_LEVEL=warn',
+        result:
+          `${describe(familyHit)}; to spread-info's drop-in hit ${familyRatio.toFixed(2)} ` +
+          `${ratioSpread(familyHit, spreadHit)}, by CPU per request ${(spreadHit.cpuUs / familyHit.cpuUs).toFixed(2)}`,
+        target: `ratio >= ${TARGET_FAMILY_RATIO}`,
+        met: familyRatio >= TARGET_FAMILY_RATIO && familyHit.bad === 0,
       },
       {
         measure: 'gateway cache hit, CACHE_L1_SECONDS=0',

@@ -14,7 +14,7 @@ declare module 'fastify' {
 }
 
 /** Either header works; OpenAPI lists alternatives as separate requirement objects. */
-const CALLER_SECURITY: Array<Record<string, string[]>> = [{ apiKey: [] }, { bearer: [] }];
+export const CALLER_SECURITY: Array<Record<string, string[]>> = [{ apiKey: [] }, { bearer: [] }];
 
 type Json = Record<string, unknown>;
 type Override = NonNullable<
@@ -73,9 +73,12 @@ const H = {
   'ratelimit-remaining': int('Requests left in the current window.'),
   'ratelimit-reset': int('Seconds until the window resets.'),
   'retry-after': int('Seconds to wait before trying again.'),
+  'x-ignored-params': str(
+    'Query parameters the endpoint does not take (e.g. `acceptCache`, which older SDKs sent), comma-separated: accepted, not forwarded, not part of the cache key.',
+  ),
 };
 
-const REQUEST_HEADERS = {
+export const REQUEST_HEADERS = {
   'if-none-match': str('An `etag` from an earlier answer: 304 with no body while it is still current.'),
   'cache-control': str(
     '`no-cache` from an admin key forces an upstream call (`x-cache: BYPASS`); ignored for other callers.',
@@ -85,7 +88,7 @@ const REQUEST_HEADERS = {
 type RouteConfig = { auth?: string; cacheable?: boolean; forceRefresh?: boolean; errorEnvelope?: string };
 
 /** The headers one response of a route carries. */
-function responseHeaders(status: string, c: RouteConfig): Json {
+export function responseHeaders(status: string, c: RouteConfig): Json {
   const code = Number(status);
   const headers: Json = { 'x-request-id': H['x-request-id'] };
   const ok = code === 200 || code === 304;
@@ -101,6 +104,7 @@ function responseHeaders(status: string, c: RouteConfig): Json {
   if (code === 429 || code === 503 || (c.errorEnvelope && code === 200))
     headers['retry-after'] = H['retry-after'];
   if (c.errorEnvelope && code === 200) headers['cache-control'] = H['cache-control'];
+  if (c.errorEnvelope && code === 200) headers['x-ignored-params'] = H['x-ignored-params'];
   return headers;
 }
 

@@ -9,6 +9,7 @@ import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { ERROR_CODES, ERRORS } from '../errors.js';
 import { DROP_IN_CODES } from '../http/drop-in-codes.js';
+import { withFamily } from './openapi-family.js';
 import { documentRoute } from './openapi-transform.js';
 
 const { version, license } = createRequire(import.meta.url)('../../package.json') as {
@@ -107,6 +108,8 @@ async function openapiPlugin(app: FastifyInstance) {
       },
     },
     transform: documentRoute,
+    // The family's paths come from the catalogue (openapi-family.ts), not from route schemas.
+    transformObject: (d) => ('openapiObject' in d ? withFamily(d.openapiObject) : d.swaggerObject),
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());

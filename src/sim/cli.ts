@@ -1,5 +1,6 @@
 // Standalone simulated upstream for manual testing: `tsx src/sim/cli.ts` (or `node dist/sim/cli.js`),
 // then point JUSTONEAPI_BASE_URL at the printed URL. A dev tool, so it reads process.env itself.
+import { CATALOGUE } from '../catalogue/index.js';
 import { UPSTREAM_PATH } from '../upstream/params.js';
 import { type SimUpstream, startSimUpstream } from './upstream-server.js';
 
@@ -42,5 +43,8 @@ console.log(
   `  try: curl '${sim.url}${UPSTREAM_PATH}?token=${token ? '<SIM_TOKEN>' : 'any'}&oAuthorId=7012345678901234567'`,
 );
 console.log(
-  '  special oAuthorId prefixes: notfound, code<N>, slow<ms>, malformed, http<status>, hang, reset, flaky301',
+  `  every catalogued path is served (${CATALOGUE.size}), e.g. ${sim.url}${CATALOGUE.get('get_author_base_info').upstreamPath}`,
+);
+console.log(
+  '  special subject id prefixes (oAuthorId, kolId, itemId, keyword…): notfound, code<N>, slow<ms>, malformed, http<status>, hang, reset, flaky301',
 );

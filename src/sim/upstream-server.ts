@@ -1,8 +1,11 @@
-// A stand-in for JustOneAPI's distribution-metrics endpoint, on bare node:http so the demo, the
-// integration tests and the benchmark measure the gateway rather than the fake.
+// A stand-in for JustOneAPI's Douyin Xingtu family, on bare node:http so the demo, the integration
+// tests and the benchmark measure the gateway rather than the fake. Spread-info answers its documented
+// example's shape; every other catalogued path answers a plausible shape naming its endpoint and the
+// parameters it received (family-data.ts); other paths get the 404 a web server gives.
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { CATALOGUE, SPREAD_INFO } from '../catalogue/index.js';
 import {
   FLOW_TYPES,
   PLATFORMS,
@@ -13,6 +16,9 @@ import {
   UPSTREAM_PATH,
   VIDEO_TYPES,
 } from '../upstream/params.js';
+import { simFamilyData, subjectOf } from './family-data.js';
+import { checkQuery, type SimEndpoint } from './family-params.js';
+import { fnv1a, mulberry32 } from './random.js';
 
 export interface SimUpstreamOptions {
   host?: string;
@@ -27,6 +33,10 @@ export interface SimUpstreamOptions {
   dailyQuota?: number;
   /** Keep only the newest N call records, so a long-running demo does not grow without bound. */
   keepCalls?: number;
+  /** Per endpoint name: its own 302 past `maxRps` calls a second and 303 past `dailyQuota` calls. */
+  endpointLimits?: Record<string, { maxRps?: number; dailyQuota?: number }>;
+  /** The paths served besides spread-info's (default: the catalogue's). */
+  endpoints?: readonly SimEndpoint[];
 }
 
 export type Behaviour =
@@ -42,6 +52,10 @@ type SimOutcome = 'json' | 'http' | 'malformed' | 'hang' | 'reset';
 
 interface SimCall {
   at: number;
+  /** The path as received (before any decoding). */
+  path: string;
+  /** The catalogue name of the endpoint that path is, or null for a path the upstream does not have. */
+  endpoint: string | null;
   /** The query as received, minus `token`: the fake must not become a place secrets leak to. */
   query: Record<string, string>;
   tokenSeen: boolean;
@@ -59,9 +73,12 @@ export interface SimUpstream {
   readonly callCount: number;
   readonly billedCount: number;
   callsFor(oAuthorId: string): SimCall[];
+  /** The calls to one endpoint (by catalogue name) whose query holds every pair of `params`. */
+  callsTo(endpoint: string, params?: Record<string, string>): SimCall[];
   setDelay(ms: number): void;
-  script(behaviours: Behaviour[]): void;
-  setBehaviour(b: Behaviour | null): void;
+  /** Behaviours for the next calls; with `endpoint`, for that endpoint's next calls only (first). */
+  script(behaviours: Behaviour[], endpoint?: string): void;
+  setBehaviour(b: Behaviour | null, endpoint?: string): void;
   reset(): void;
   close(): Promise<void>;
 }
@@ -87,22 +104,6 @@ const ENUMS = {
   onlyAssign: ['true', 'false'],
   flowType: FLOW_TYPES,
 };
-
-function fnv1a(s: string): number {
-  let h = 0x811c9dc5;
-  for (const byte of Buffer.from(s, 'utf8')) h = Math.imul(h ^ byte, 0x01000193) >>> 0;
-  return h;
-}
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const tupleKey = (p: SpreadParams) =>
   JSON.stringify([p.oAuthorId, p.platform, p.range, p.type, p.onlyAssign, p.flowType]);
@@ -204,32 +205,41 @@ const htmlError = (s: number) =>
 export async function startSimUpstream(opts: SimUpstreamOptions = {}): Promise<SimUpstream> {
   const calls: SimCall[] = [];
   const queue: Behaviour[] = [];
+  const queues = new Map<string, Behaviour[]>();
+  const persistentFor = new Map<string, Behaviour>();
   const seenTuples = new Set<string>();
   const sockets = new Set<Socket>();
   const timers = new Set<NodeJS.Timeout>();
-  let window: number[] = [];
-  let quotaUsed = 0;
+  // Rolling-second windows and quota counts: '' for the account, else per endpoint name.
+  const windows = new Map<string, number[]>();
+  const quotas = new Map<string, number>();
   let billed = 0;
   let delay = opts.delayMs ?? 0;
   let persistent: Behaviour | null = null;
+  const endpoints = opts.endpoints ?? CATALOGUE.endpoints;
+  const spreadName = endpoints.find((e) => e.upstreamPath === UPSTREAM_PATH)?.name ?? SPREAD_INFO;
+  const family = new Map(
+    endpoints.filter((e) => e.upstreamPath !== UPSTREAM_PATH).map((e) => [e.upstreamPath, e]),
+  );
 
-  // Token, then limits, then parameters, then the special author ids.
-  const decide = (sp: URLSearchParams): Reply => {
-    const token = sp.get('token');
-    if (!token || (opts.token !== undefined && token !== opts.token)) return { code: 100 };
+  const limited = (key: string, maxRps = 0, dailyQuota = 0): Reply | undefined => {
     const now = Date.now();
-    if (opts.maxRps) {
-      window = window.filter((t) => t > now - 1000);
-      if (window.length >= opts.maxRps) return { code: 302 };
-      window.push(now);
+    if (maxRps) {
+      const w = (windows.get(key) ?? []).filter((t) => t > now - 1000);
+      windows.set(key, w);
+      if (w.length >= maxRps) return { code: 302 };
+      w.push(now);
     }
-    if (opts.dailyQuota) {
-      if (quotaUsed >= opts.dailyQuota) return { code: 303 };
-      quotaUsed++;
+    if (dailyQuota) {
+      const used = quotas.get(key) ?? 0;
+      if (used >= dailyQuota) return { code: 303 };
+      quotas.set(key, used + 1);
     }
-    const p = parseParams(sp);
-    if ('invalid' in p) return { code: 400, message: `Invalid Parameters: ${p.invalid}` };
-    const id = p.oAuthorId;
+    return undefined;
+  };
+
+  // The special subject ids shared by every path; `tuple` tells flaky301's first call from its retry.
+  const failure = (id: string, tuple: string): Reply | undefined => {
     const httpStatus = prefixNumber(id, 'http');
     const code = prefixNumber(id, 'code');
     if (id.startsWith('notfound')) return { code: 201 };
@@ -238,14 +248,46 @@ export async function startSimUpstream(opts: SimUpstreamOptions = {}): Promise<S
     if (id.startsWith('reset')) return { reset: true };
     if (httpStatus !== undefined && httpStatus >= 200 && httpStatus <= 599) return { httpStatus };
     if (code) return { code };
+    if (id.startsWith('flaky301') && !seenTuples.has(tuple)) {
+      seenTuples.add(tuple);
+      return { code: 301 };
+    }
+    return undefined;
+  };
+
+  const spreadReply = (sp: URLSearchParams, token: string): Reply => {
+    const p = parseParams(sp);
+    if ('invalid' in p) return { code: 400, message: `Invalid Parameters: ${p.invalid}` };
+    const id = p.oAuthorId;
     if (id.startsWith('echotoken')) return echoToken(p, token, sp.toString());
     const depth = prefixNumber(id, 'deep');
     if (depth !== undefined) return { code: 0, rawData: nestedDataJson(p, depth) };
-    if (id.startsWith('flaky301') && !seenTuples.has(tupleKey(p))) {
-      seenTuples.add(tupleKey(p));
-      return { code: 301 };
-    }
-    return { code: 0, data: simSpreadData(p) };
+    return failure(id, tupleKey(p)) ?? { code: 0, data: simSpreadData(p) };
+  };
+
+  const familyReply = (e: SimEndpoint, query: Record<string, string>, sp: URLSearchParams): Reply => {
+    const token = sp.get('token') ?? '';
+    const checked = checkQuery(e, query);
+    if ('invalid' in checked) return { code: 400, message: `Invalid Parameters: ${checked.invalid}` };
+    const { filled } = checked;
+    const id = subjectOf(filled);
+    const tuple = JSON.stringify([e.name, Object.entries(filled).sort()]);
+    const data = () => simFamilyData(e, filled, query);
+    if (id.startsWith('echotoken')) return echoTokenData(data(), e.upstreamPath, id, token, sp.toString());
+    const depth = prefixNumber(id, 'deep');
+    if (depth !== undefined) return { code: 0, rawData: deepJson(data(), depth) };
+    return failure(id, tuple) ?? { code: 0, data: data() };
+  };
+
+  // Token, then the account's limits, then the endpoint's, then parameters, then the special ids.
+  const decide = (sp: URLSearchParams, e: SimEndpoint | null, query: Record<string, string>): Reply => {
+    const token = sp.get('token');
+    if (!token || (opts.token !== undefined && token !== opts.token)) return { code: 100 };
+    const name = e?.name ?? spreadName;
+    const own = opts.endpointLimits?.[name];
+    const refused = limited('', opts.maxRps, opts.dailyQuota) ?? limited(name, own?.maxRps, own?.dailyQuota);
+    if (refused) return refused;
+    return e ? familyReply(e, query, sp) : spreadReply(sp, token);
   };
 
   const send = (req: IncomingMessage, res: ServerResponse, reply: Reply): boolean => {
@@ -295,18 +337,34 @@ export async function startSimUpstream(opts: SimUpstreamOptions = {}): Promise<S
   const server = createServer((req, res) => {
     const started = performance.now();
     const url = new URL(req.url ?? '/', 'http://sim');
-    if (url.pathname !== UPSTREAM_PATH || req.method !== 'GET') {
-      res.writeHead(404, { 'content-type': 'application/json' }).end('{"code":404,"message":"Not Found"}');
-      return;
-    }
+    const spread = url.pathname === UPSTREAM_PATH;
+    const e = family.get(url.pathname) ?? null;
+    const known = req.method === 'GET' && (spread || e !== null);
     const query: Record<string, string> = {};
     for (const [k, v] of url.searchParams) if (k !== 'token') query[k] = v;
     const tokenSeen = !!url.searchParams.get('token');
-    const call: SimCall = { at: Date.now(), query, tokenSeen, code: -1, billed: false, outcome: 'json' };
+    const call: SimCall = {
+      at: Date.now(),
+      path: (req.url ?? '/').split('?')[0] ?? '/',
+      endpoint: known ? (e?.name ?? spreadName) : null,
+      query,
+      tokenSeen,
+      code: -1,
+      billed: false,
+      outcome: 'json',
+    };
     calls.push(call);
     if (opts.keepCalls && calls.length > 2 * opts.keepCalls) calls.splice(0, calls.length - opts.keepCalls);
-    const b = queue.shift() ?? persistent;
-    const reply = b && !('delayMs' in b) ? b : decide(url.searchParams);
+    if (!known) {
+      // What a web server in front of the API answers for a path it does not route: no envelope
+      // the SDK would call a business answer, nothing billed, no behaviour consumed.
+      Object.assign(call, { code: 404, outcome: 'http' });
+      res.writeHead(404, { 'content-type': 'application/json' }).end('{"code":404,"message":"Not Found"}');
+      return;
+    }
+    const name = call.endpoint ?? spreadName;
+    const b = queues.get(name)?.shift() ?? queue.shift() ?? persistentFor.get(name) ?? persistent;
+    const reply = b && !('delayMs' in b) ? b : decide(url.searchParams, e, query);
     let wait = delay + (b && 'delayMs' in b ? b.delayMs : 0);
     call.outcome = outcomeOf(reply);
     if ('code' in reply) {
@@ -315,7 +373,7 @@ export async function startSimUpstream(opts: SimUpstreamOptions = {}): Promise<S
       // answer has still paid for it (why the upstream asks for a 60 s timeout).
       call.billed = reply.code === 0 || reply.code === 201;
       if (call.billed) billed++;
-      if (reply.code === 0) wait += prefixNumber(query['oAuthorId'] ?? '', 'slow') ?? 0;
+      if (reply.code === 0) wait += prefixNumber(subjectOf(query), 'slow') ?? 0;
     }
     later(res, wait, () => {
       if (send(req, res, reply)) call.latencyMs = performance.now() - started;
@@ -351,21 +409,32 @@ export async function startSimUpstream(opts: SimUpstreamOptions = {}): Promise<S
     get billedCount() {
       return billed;
     },
-    callsFor: (id) => calls.filter((c) => c.query['oAuthorId'] === id),
+    callsFor: (id) => calls.filter((c) => subjectOf(c.query) === id),
+    callsTo: (endpoint, params = {}) =>
+      calls.filter(
+        (c) => c.endpoint === endpoint && Object.entries(params).every(([k, v]) => c.query[k] === v),
+      ),
     setDelay: (ms) => {
       delay = ms;
     },
-    script: (bs) => void queue.push(...bs),
-    setBehaviour: (b) => {
-      persistent = b;
+    script: (bs, endpoint) => {
+      if (endpoint === undefined) queue.push(...bs);
+      else queues.set(endpoint, [...(queues.get(endpoint) ?? []), ...bs]);
+    },
+    setBehaviour: (b, endpoint) => {
+      if (endpoint === undefined) persistent = b;
+      else if (b) persistentFor.set(endpoint, b);
+      else persistentFor.delete(endpoint);
     },
     reset: () => {
       calls.length = 0;
       queue.length = 0;
-      quotaUsed = 0;
+      queues.clear();
+      persistentFor.clear();
+      windows.clear();
+      quotas.clear();
       billed = 0;
       seenTuples.clear();
-      window = [];
       delay = opts.delayMs ?? 0;
       persistent = null;
     },
@@ -408,8 +477,34 @@ function echoToken(p: SpreadParams, token: string, query: string): Reply {
  * what a broken or hostile upstream could send, deeper than recursive serialisers survive.
  */
 export function nestedDataJson(p: SpreadParams, depth: number): string {
-  const usual = JSON.stringify(simSpreadData(p));
-  return `${usual.slice(0, -1)},"nested":${'['.repeat(depth)}1${']'.repeat(depth)}}`;
+  return deepJson(simSpreadData(p), depth);
+}
+
+/** The family's echo: the token in the request id, a value, a key and nested (subjects `echotoken…`). */
+function echoTokenData(
+  data: Record<string, unknown>,
+  path: string,
+  id: string,
+  token: string,
+  query: string,
+): Reply {
+  const url = `https://api.justoneapi.com${path}?id=${id}&token=${encodeURIComponent(token)}`;
+  return {
+    code: 0,
+    requestId: `req-${token}`,
+    data: {
+      ...data,
+      echo_url: url,
+      echo_query: query,
+      [`echo_${token}`]: token,
+      nested: { [token]: [token, { url }] },
+    },
+  };
+}
+
+/** `data` plus a member nested `depth` arrays deep, as JSON text (subjects `deep<N>…`). */
+function deepJson(data: Record<string, unknown>, depth: number): string {
+  return `${JSON.stringify(data).slice(0, -1)},"nested":${'['.repeat(depth)}1${']'.repeat(depth)}}`;
 }
 
 function prefixNumber(id: string, prefix: string): number | undefined {

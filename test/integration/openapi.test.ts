@@ -5,6 +5,7 @@
 // openapi-client.test.ts).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ZodType, z } from 'zod';
+import { CATALOGUE } from '../../src/catalogue/index.js';
 import { ERROR_CODES } from '../../src/errors.js';
 import { DROP_IN_ANSWER_CODES } from '../../src/http/drop-in-codes.js';
 import { documentOverride } from '../../src/plugins/openapi-transform.js';
@@ -121,7 +122,15 @@ describe('OpenAPI document', () => {
       version: expect.stringMatching(/^\d+\.\d+\.\d+/),
     });
     expect(Object.keys(doc.paths).sort()).toEqual(
-      [DROP_IN_PATH, BATCH, SPREAD, `${SPREAD}/cache`, '/v1/authors/{oAuthorId}/cache', USAGE_PATH].sort(),
+      // The rest of the family's drop-in paths: openapi-family.test.ts.
+      [
+        BATCH,
+        SPREAD,
+        `${SPREAD}/cache`,
+        '/v1/authors/{oAuthorId}/cache',
+        USAGE_PATH,
+        ...CATALOGUE.endpoints.map((e) => e.upstreamPath),
+      ].sort(),
     );
     expect(Object.keys(doc.paths[SPREAD] ?? {})).toEqual(['get']);
     expect(Object.keys(doc.paths[BATCH] ?? {})).toEqual(['post']);
