@@ -15,8 +15,18 @@ export type Parsed =
 const NOT_PARAMS = new Set(['token']);
 
 const INTEGER = /^(0|[1-9][0-9]{0,5})$/;
-/** yyyy-MM-dd (daily fans) or yyyyMMdd (homepage videos): the SDK's two spellings. */
-const DATE = /^[0-9]{4}-?[0-9]{2}-?[0-9]{2}$/;
+/** yyyy-MM-dd (daily fans) or yyyyMMdd (homepage videos): the SDK's two spellings, one of them only. */
+const DATE = /^([0-9]{4})(?:-([0-9]{2})-|([0-9]{2}))([0-9]{2})$/;
+
+/** A date in one of the SDK's two spellings that is a real calendar day (no month 50, no 30 February). */
+function isCalendarDate(v: string): boolean {
+  const m = DATE.exec(v);
+  if (!m) return false;
+  const [year, month, day] = [Number(m[1]), Number(m[2] ?? m[3]), Number(m[4])];
+  if (year < 1 || month < 1 || month > 12 || day < 1) return false;
+  // Day 0 of the next month is the last day of this one (UTC: no time zone moves it).
+  return day <= new Date(Date.UTC(year, month, 0)).getUTCDate();
+}
 /** "min-max" of numbers, either bound optional; "30:8-" for task counts. */
 const RANGE = /^[0-9.:-]*$/;
 /** Free text: any character a person types (Chinese included), no control characters. */
@@ -35,7 +45,7 @@ export function checkValue(p: ParamSpec, v: string): string | undefined {
     case 'integer':
       return INTEGER.test(v) ? undefined : 'must be a whole number from 0 to 999999';
     case 'date':
-      return v === '' || DATE.test(v) ? undefined : 'must be a date as yyyy-MM-dd or yyyyMMdd';
+      return v === '' || isCalendarDate(v) ? undefined : 'must be a real date as yyyy-MM-dd or yyyyMMdd';
     case 'range':
       return RANGE.test(v) && v.length <= (p.maxLength ?? 64)
         ? undefined

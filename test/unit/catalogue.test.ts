@@ -95,6 +95,46 @@ describe('catalogue', () => {
     expect(parseQuery(CATALOGUE.get('item_report_trend'), {})).toMatchObject({ ok: false, param: 'itemId' });
   });
 
+  it('takes real calendar dates in both SDK spellings and refuses impossible ones, naming the parameter', () => {
+    const fans = CATALOGUE.get('get_author_daily_fans');
+    const ask = (startDate: string, endDate = '2026-10-31') =>
+      parseQuery(fans, { oAuthorId: '1', startDate, endDate });
+    for (const good of ['2026-10-01', '20261001', '2024-02-29', '20240229', '2026-12-31'])
+      expect(ask(good), good).toMatchObject({ ok: true });
+    for (const bad of [
+      '1000-5000',
+      '10005000',
+      '2026-50-01',
+      '2026-13-01',
+      '2026-00-10',
+      '2026-02-29',
+      '20260229',
+      '2026-04-31',
+      '2026-10-00',
+      '2026-10-32',
+      '0000-01-01',
+      '2026-1001',
+      '202610-01',
+    ])
+      expect(ask(bad), bad).toMatchObject({
+        ok: false,
+        param: 'startDate',
+        problem: expect.stringMatching(/date/),
+      });
+    expect(
+      parseQuery(fans, { oAuthorId: '1', startDate: '2026-10-01', endDate: '2026-02-30' }),
+    ).toMatchObject({
+      ok: false,
+      param: 'endDate',
+    });
+    const videos = CATALOGUE.get('get_author_homepage_videos');
+    expect(parseQuery(videos, { oAuthorId: '1', startDate: '20261001' })).toMatchObject({ ok: true });
+    expect(parseQuery(videos, { oAuthorId: '1', startDate: '20265001' })).toMatchObject({
+      ok: false,
+      param: 'startDate',
+    });
+  });
+
   it("keeps spread-info's key and upstream query exactly as before the catalogue", () => {
     const spec = CATALOGUE.get(SPREAD_INFO);
     const { tuple } = parsed(SPREAD_INFO, { oAuthorId: '70123', range: 'DAY_90', onlyAssign: 'true' });
