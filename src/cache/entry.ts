@@ -3,7 +3,8 @@
 
 export interface OkEntry {
   kind: 'ok';
-  data: Record<string, unknown>;
+  /** The upstream's `data` as sent: usually an object, but a list or another JSON value too; never null. */
+  data: unknown;
   /** Epoch milliseconds when the upstream answered. */
   fetchedAt: number;
   requestId: string | null;
@@ -58,9 +59,8 @@ export function isCacheEntry(v: unknown): v is CacheEntry {
   if (e.kind === 'not_found') return true;
   return (
     e.kind === 'ok' &&
-    typeof e.data === 'object' &&
+    e.data !== undefined &&
     e.data !== null &&
-    !Array.isArray(e.data) &&
     optionalString(e.message) &&
     optionalString(e.recordTime)
   );

@@ -90,8 +90,8 @@ export class HeldOk implements OkEntry {
       utf8Length(e.message),
       utf8Length(e.recordTime),
     );
-    // Made from the parsed data while it is at hand: the entry is about to be answered.
-    held.hotParts().metrics = JSON.stringify(normalizeSpreadInfo(e.data));
+    // The normalised metrics are not made here: only spread-info's /v1 route wants them, and it makes
+    // them on its first answer (metricsJson), kept while the entry is hot.
     return held;
   }
 
@@ -140,8 +140,8 @@ export class HeldOk implements OkEntry {
   }
 
   /** Parsed again on each read: only rare paths (tests, tools) want the object. */
-  get data(): Record<string, unknown> {
-    return JSON.parse(this.text(0, this.dataLength)) as Record<string, unknown>;
+  get data(): unknown {
+    return JSON.parse(this.text(0, this.dataLength)) as unknown;
   }
 
   dataBytes(): Buffer {

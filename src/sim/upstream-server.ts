@@ -262,6 +262,7 @@ export async function startSimUpstream(opts: SimUpstreamOptions = {}): Promise<S
     if (id.startsWith('echotoken')) return echoToken(p, token, sp.toString());
     const depth = prefixNumber(id, 'deep');
     if (depth !== undefined) return { code: 0, rawData: nestedDataJson(p, depth) };
+    if (id.startsWith('listdata')) return { code: 0, data: [simSpreadData(p)] };
     return failure(id, tupleKey(p)) ?? { code: 0, data: simSpreadData(p) };
   };
 
@@ -276,6 +277,8 @@ export async function startSimUpstream(opts: SimUpstreamOptions = {}): Promise<S
     if (id.startsWith('echotoken')) return echoTokenData(data(), e.upstreamPath, id, token, sp.toString());
     const depth = prefixNumber(id, 'deep');
     if (depth !== undefined) return { code: 0, rawData: deepJson(data(), depth) };
+    // A list as `data` (the real shapes of most family endpoints are not public; some may be lists).
+    if (id.startsWith('listdata')) return { code: 0, data: [data()] };
     return failure(id, tuple) ?? { code: 0, data: data() };
   };
 

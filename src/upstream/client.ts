@@ -13,7 +13,8 @@ const MAX_BODY_BYTES = 1024 * 1024;
 export type UpstreamResult =
   | {
       kind: 'ok';
-      data: Record<string, unknown>;
+      /** The upstream's `data` as it sent it: an object, a list or another JSON value, never null. */
+      data: unknown;
       requestId: string | null;
       /**
        * As the upstream sent them (the drop-in route answers them again); null when absent or not a
@@ -174,7 +175,9 @@ export class UpstreamClient {
             ),
           });
         }
-        if (!isPlainObject(envelope.data)) {
+        // Any JSON value is an answer (most family endpoints' shapes are not public; some answer lists).
+        // Null or absent data under code 0 is not: nothing to cache or answer, so an error.
+        if (envelope.data === null || envelope.data === undefined) {
           return done('malformed', {
             code,
             requestId,

@@ -81,6 +81,11 @@ describe('isCacheEntry', () => {
       ok({ requestId: null }),
       ok({ message: 'success', recordTime: '2026-11-29T03:00:00Z' }),
       ok({ message: null, recordTime: null }),
+      // A family endpoint's data as sent: a list or another JSON value (only null is not an answer).
+      ok({ data: [{ a: 1 }] }),
+      ok({ data: [] }),
+      ok({ data: '{}' }),
+      ok({ data: 0 }),
       notFound(),
       notFound({ requestId: 'r' }),
     ];
@@ -117,8 +122,6 @@ describe('isCacheEntry', () => {
     ['no kind', { data: {}, fetchedAt: T0, requestId: null }],
     ['ok without data', { kind: 'ok', fetchedAt: T0, requestId: null }],
     ['ok with null data', { ...ok(), data: null }],
-    ['ok with array data', { ...ok(), data: [] }],
-    ['ok with string data', { ...ok(), data: '{}' }],
     ['a string fetchedAt', { ...ok(), fetchedAt: String(T0) }],
     ['a NaN fetchedAt', { ...ok(), fetchedAt: Number.NaN }],
     ['an infinite fetchedAt', { ...notFound(), fetchedAt: Number.POSITIVE_INFINITY }],

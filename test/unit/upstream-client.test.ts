@@ -128,12 +128,40 @@ describe('request', () => {
     expect((await run(client())).result).toMatchObject({ message: null, recordTime: null });
   });
 
+  it('answers any JSON value under code 0 as sent (a list, a string, a number), token scrubbed; null is not an answer', async () => {
+    const listed = await run(client(), params({ oAuthorId: 'listdata1' }));
+    expect(listed.error).toBeUndefined();
+    expect(listed.result).toMatchObject({
+      kind: 'ok',
+      data: [simSpreadData(params({ oAuthorId: 'listdata1' }))],
+    });
+    const body = (data: unknown) => JSON.stringify({ code: 0, requestId: 'r-2', data });
+    sim.script([
+      { httpStatus: 200, body: body(['a', TOKEN, { k: `x${TOKEN}` }]) },
+      { httpStatus: 200, body: body('just text') },
+      { httpStatus: 200, body: body(0) },
+      { httpStatus: 200, body: body(false) },
+      { httpStatus: 200, body: body(null) },
+    ]);
+    const list = await run(client());
+    expect(list.result).toMatchObject({ kind: 'ok', data: ['a', '[REDACTED]', { k: 'x[REDACTED]' }] });
+    expect((await run(client())).result).toMatchObject({ kind: 'ok', data: 'just text' });
+    expect((await run(client())).result).toMatchObject({ kind: 'ok', data: 0 });
+    expect((await run(client())).result).toMatchObject({ kind: 'ok', data: false });
+    const none = await run(client());
+    expect([none.error?.statusCode, none.error?.code, none.records[0]?.outcome]).toEqual([
+      502,
+      'UPSTREAM_ERROR',
+      'malformed',
+    ]);
+  });
+
   it('takes the token out of everything an echoing upstream sends back, before anyone keeps it', async () => {
     const { result, records, error } = await run(client(), params({ oAuthorId: 'echotoken1' }));
     expect(error).toBeUndefined();
     expect(result).toMatchObject({ kind: 'ok', requestId: 'req-[REDACTED]' });
     expect(records[0]!.requestId).toBe('req-[REDACTED]');
-    const data = result?.kind === 'ok' ? result.data : {};
+    const data = (result?.kind === 'ok' ? result.data : {}) as Record<string, unknown>;
     expect(data['echo_[REDACTED]']).toBe('[REDACTED]');
     expect(JSON.stringify(data)).toContain('&token=[REDACTED]');
     expect(JSON.stringify({ result, records })).not.toContain(TOKEN);
