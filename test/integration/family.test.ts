@@ -1,63 +1,17 @@
 // The whole Xingtu family through the gateway, with the official SDK's own request shapes (its
-// transport sends every default, booleans as "true"/"false", None left out) against a fake upstream
-// over loopback that serves every catalogued path and answers with its path and parameters. Two
-// instances on one real Redis (and on a Cluster when one is configured).
-import { randomUUID } from 'node:crypto';
-import { createServer, request as httpRequest, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+// transport sends every default, booleans as "true"/"false", None left out) against the simulated
+// upstream over loopback, which serves every catalogued path and names in `data` the path and the
+// parameters it received. Two instances on one real Redis (and on a Cluster when one is configured).
+import { request as httpRequest } from 'node:http';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CATALOGUE } from '../../src/catalogue/index.js';
-import type { SimUpstream } from '../../src/sim/upstream-server.js';
+import { type SimUpstream, startSimUpstream } from '../../src/sim/upstream-server.js';
 import { ADMIN_KEY, CALLER_KEY, type Gateway, startGateway, TEST_TOKEN } from '../helpers/gateway.js';
 import { testClusterNodes, uniquePrefix } from '../helpers/redis.js';
 
 const KEYS = { API_KEYS: `svc:${CALLER_KEY}`, ADMIN_API_KEYS: `ops:${ADMIN_KEY}` };
 const admin = { 'x-api-key': ADMIN_KEY };
 const modes = testClusterNodes() ? (['single', 'cluster'] as const) : (['single'] as const);
-
-interface FamilyCall {
-  path: string;
-  query: Record<string, string>;
-}
-
-/** Every catalogued path: code 0 and `data: { path, params }` (params without the token). */
-async function startFamilyUpstream(delayMs = 0) {
-  const calls: FamilyCall[] = [];
-  const server: Server = createServer((req, res) => {
-    const url = new URL(req.url ?? '/', 'http://x');
-    const query = Object.fromEntries(url.searchParams);
-    const spec = CATALOGUE.byPath(url.pathname);
-    const send = (body: unknown) => {
-      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body));
-    };
-    if (!spec || req.method !== 'GET') {
-      res.writeHead(404, { 'content-type': 'application/json' }).end('{"code":404,"message":"Not Found"}');
-      return;
-    }
-    const { token, ...params } = query;
-    calls.push({ path: url.pathname, query: params });
-    setTimeout(() => {
-      if (token !== TEST_TOKEN) return send({ code: 100, message: 'bad token', data: null });
-      if (params.itemId === 'nocontent') return send({ code: 201, message: 'no content', data: null });
-      send({
-        code: 0,
-        message: 'success',
-        requestId: randomUUID(),
-        recordTime: new Date().toISOString(),
-        data: { path: url.pathname, params },
-      });
-    }, delayMs);
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as AddressInfo).port;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    calls,
-    reset: () => calls.splice(0),
-    close: () => new Promise<void>((r) => server.close(() => r())),
-  };
-}
-type FamilyUpstream = Awaited<ReturnType<typeof startFamilyUpstream>>;
 
 /** The SDK's transport: defaults sent, booleans lowercased, None omitted; its token is the gateway key. */
 function sdkUrl(path: string, params: Record<string, string | number | boolean | null>): string {
@@ -141,18 +95,20 @@ function rawGet(base: string, path: string): Promise<{ status: number; body: str
 }
 
 describe.each(modes)('the Xingtu family through the gateway (%s)', (mode) => {
-  let up: FamilyUpstream;
+  let up: SimUpstream;
   const open: Gateway[] = [];
+  /** The upstream calls made: path and query (the token is never recorded). */
+  const seen = () => up.calls.map((c) => ({ path: c.path, query: c.query }));
   const pair = async (env: Record<string, string> = {}) => {
     const prefix = uniquePrefix('family');
-    const sim = up as unknown as SimUpstream;
+    const sim = up;
     const a = await startGateway({ sim, prefix, redis: mode, env: { ...KEYS, ...env } });
     const b = await startGateway({ sim, prefix, redis: mode, env: { ...KEYS, ...env } });
     open.push(a, b);
     return [a, b] as const;
   };
   beforeAll(async () => {
-    up = await startFamilyUpstream(50);
+    up = await startSimUpstream({ token: TEST_TOKEN, delayMs: 50 });
   });
   afterEach(async () => {
     await Promise.all(open.splice(0).map((g) => g.close()));
@@ -208,7 +164,7 @@ describe.each(modes)('the Xingtu family through the gateway (%s)', (mode) => {
       sdkUrl(P('get-kol-info'), { kolId: '7100000000000000002', platformChannel: '_1' }),
     );
     expect(again.headers.get('x-cache')).toBe('HIT');
-    expect(up.calls).toEqual([
+    expect(seen()).toEqual([
       { path: P('get-kol-info'), query: { kolId: '7100000000000000002', platformChannel: '_1' } },
     ]);
   });
@@ -236,7 +192,7 @@ describe.each(modes)('the Xingtu family through the gateway (%s)', (mode) => {
     const second = await b.get(sdkUrl(P('get_author_base_info'), { ...base, utm: 'x', acceptCache: false }));
     expect(second.headers.get('x-cache')).toBe('HIT');
     expect(second.headers.get('x-ignored-params')).toBe('utm, acceptCache');
-    expect(up.calls).toEqual([{ path: P('get_author_base_info'), query: base }]);
+    expect(seen()).toEqual([{ path: P('get_author_base_info'), query: base }]);
     // /v1/usage breaks the caller's figures down by endpoint (both instances' counts).
     await new Promise((r) => setTimeout(r, 1200));
     const usage = await a.get('/v1/usage', admin);
@@ -260,9 +216,9 @@ describe.each(modes)('the Xingtu family through the gateway (%s)', (mode) => {
     );
     expect((badEnum.json as { message: string }).message).toMatch(/liveType/);
     expect(up.calls).toHaveLength(0);
-    const none = await a.get(sdkUrl(P('item_report_trend'), { itemId: 'nocontent' }));
+    const none = await a.get(sdkUrl(P('item_report_trend'), { itemId: 'notfound7300' }));
     expect(none.json).toMatchObject({ code: 201, data: null });
-    const noneAgain = await b.get(sdkUrl(P('item_report_trend'), { itemId: 'nocontent' }));
+    const noneAgain = await b.get(sdkUrl(P('item_report_trend'), { itemId: 'notfound7300' }));
     expect(noneAgain.json).toMatchObject({ code: 201 });
     expect(up.calls).toHaveLength(1);
   });
