@@ -23,7 +23,7 @@ export const ERRORS = {
   NOT_FOUND: { status: 404, when: 'no route for this method and path' },
   AUTHOR_NOT_FOUND: {
     status: 404,
-    when: 'the upstream has no data for this author and parameters (its code 201)',
+    when: 'the upstream has no data for this author (or video, or search) and parameters (its code 201)',
   },
   REQUEST_TIMEOUT: {
     status: 408,
@@ -136,8 +136,9 @@ export interface SerializedGatewayError {
   reason?: ErrorReason | undefined;
 }
 
-export const authorNotFound = () =>
-  new GatewayError('AUTHOR_NOT_FOUND', 'the upstream has no data for this author and parameters', {
+/** `subject`: what the endpoint's answer is about (catalogue subjectOf: author, itemId, keyword...). */
+export const authorNotFound = (subject = 'author') =>
+  new GatewayError('AUTHOR_NOT_FOUND', `the upstream has no data for this ${subject} and parameters`, {
     upstreamCode: 201,
   });
 

@@ -2,7 +2,7 @@
 // upstream. Every route (normalised, drop-in, batch) goes through get(), so all share one cache.
 import type { FastifyBaseLogger } from 'fastify';
 import type { EndpointCall } from '../catalogue/call.js';
-import { SPREAD_INFO } from '../catalogue/index.js';
+import { SPREAD_INFO, subjectOf } from '../catalogue/index.js';
 import { authorIndexKey } from '../catalogue/keys.js';
 import { authorNotFound, errorSummary, GatewayError, type SerializedGatewayError } from '../errors.js';
 import type { CallerRef } from '../limits/caller-ref.js';
@@ -155,7 +155,7 @@ export class CacheService {
       // put back into a restarted Redis): nobody will call the upstream under it.
       if (lease && cached && f !== 'expired') void lease.release({ ok: true });
       if (cached && f === 'fresh') {
-        if (cached.kind === 'not_found') return this.fail(authorNotFound(), route, call);
+        if (cached.kind === 'not_found') return this.fail(authorNotFound(subjectOf(call.spec)), route, call);
         return this.answer(cached, 'HIT', route, call);
       }
       if (cached?.kind === 'ok' && f === 'stale') {
@@ -168,7 +168,7 @@ export class CacheService {
       const first = lease === undefined ? undefined : { lease };
       const loading = this.load(key, call, log, ticket, opts.force, opts.deadline, first, opts.arrivedAt);
       const entry = await this.withinCallerDeadline(loading, opts.arrivedAt);
-      if (entry.kind === 'not_found') return this.fail(authorNotFound(), route, call);
+      if (entry.kind === 'not_found') return this.fail(authorNotFound(subjectOf(call.spec)), route, call);
       return this.answer(entry, opts.force ? 'BYPASS' : 'MISS', route, call);
     } catch (err) {
       // The caller's own share or pending cap: a stale answer serves as for upstream failures.

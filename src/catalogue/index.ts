@@ -61,5 +61,15 @@ function checkEntry(e: EndpointSpec): void {
   if (!(Number.isInteger(e.cost) && e.cost >= 1)) throw new Error(`catalogue: ${e.name}'s cost must be >= 1`);
 }
 
+/**
+ * What an endpoint's answer is about, as its "no content" message names it: `author` when it takes
+ * one, else its id parameter (`itemId`, `detailId`), else `keyword` (the searches), else `request`.
+ */
+export function subjectOf(e: EndpointSpec): string {
+  if (e.authorParam !== undefined) return 'author';
+  const p = e.params.find((q) => q.kind === 'id') ?? e.params.find((q) => q.name === 'keyword');
+  return p?.name ?? 'request';
+}
+
 /** The Douyin Xingtu family, as the SDK lists it. */
 export const CATALOGUE = new Catalogue(XINGTU_ENDPOINTS);

@@ -57,7 +57,7 @@ export const DROP_IN_CODES: readonly DropInCodeRow[] = [
   },
   {
     code: 201,
-    situation: 'no content for this author and parameters (`AUTHOR_NOT_FOUND`)',
+    situation: 'no content for this author (or video, or search) and parameters (`AUTHOR_NOT_FOUND`)',
     matches: (e) => e.code === 'AUTHOR_NOT_FOUND',
   },
   {
