@@ -11,6 +11,7 @@ import { dropInErrorJson } from '../http/drop-in-codes.js';
 import { appendVary, CALLER_VARY, JSON_TYPE } from '../http/present.js';
 import { CallerRefusal } from '../limits/caller-refusal.js';
 import type { errorResponseSchema } from '../routes/schemas.js';
+import { callerRefOf } from './access.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -143,6 +144,15 @@ async function errorHandlerPlugin(app: FastifyInstance) {
     }
     if (gw.retryAfterSeconds !== undefined) reply.header('retry-after', String(gw.retryAfterSeconds));
     const config = request.routeOptions.config;
+    // A bad parameter on an endpoint's route never reaches the cache (which counts every request it
+    // answers): counted here, so /v1/usage has every request of the caller on that endpoint.
+    if (
+      gw.code === 'INVALID_REQUEST' &&
+      gw.upstreamCode === undefined &&
+      config?.cacheable &&
+      config.endpoint
+    )
+      app.usage?.served(callerRefOf(request), false, config.endpoint);
     // The answer depends on the credential: no cache may give it to a request with another one.
     if (config?.auth) appendVary(reply, CALLER_VARY);
     if (config?.errorEnvelope === 'upstream') {
