@@ -23,6 +23,14 @@ function sdkUrl(path: string, params: Record<string, string | number | boolean |
 
 const P = (name: string) => CATALOGUE.get(name).upstreamPath;
 
+/** The `svc` caller's row of /v1/usage (today's counts, as written to Redis by every instance). */
+async function svcUsage(gw: Gateway) {
+  const usage = await gw.get('/v1/usage', admin);
+  const rows = (usage.json as { callers: Array<{ caller: string; requests: number; endpoints: object }> })
+    .callers;
+  return rows.find((c) => c.caller === 'svc') ?? { requests: 0, endpoints: {} };
+}
+
 /** Calls as the SDK's generated methods make them with their defaults (douyin_xingtu.py). */
 const SDK_CALLS: Array<{ name: string; params: Record<string, string | number | boolean | null> }> = [
   {
@@ -194,14 +202,12 @@ describe.each(modes)('the Xingtu family through the gateway (%s)', (mode) => {
     expect(second.headers.get('x-ignored-params')).toBe('utm, acceptCache');
     expect(seen()).toEqual([{ path: P('get_author_base_info'), query: base }]);
     // /v1/usage breaks the caller's figures down by endpoint (both instances' counts).
-    await new Promise((r) => setTimeout(r, 1200));
-    const usage = await a.get('/v1/usage', admin);
-    const svc = (
-      usage.json as { callers: Array<{ caller: string; endpoints: Record<string, unknown> }> }
-    ).callers.find((c) => c.caller === 'svc');
-    expect(svc?.endpoints).toEqual({
-      get_author_base_info: { requests: 2, cacheHits: 1, upstreamCalls: 1, billedCalls: 1 },
-    });
+    // Each instance writes its counts once a second: poll until both have.
+    await expect
+      .poll(async () => (await svcUsage(a)).endpoints, { timeout: 5000, interval: 250 })
+      .toEqual({
+        get_author_base_info: { requests: 2, cacheHits: 1, upstreamCalls: 1, billedCalls: 1 },
+      });
   });
 
   it('answers bad parameters with code 400 naming them, and a 201 as code 201, remembered', async () => {
@@ -221,6 +227,85 @@ describe.each(modes)('the Xingtu family through the gateway (%s)', (mode) => {
     const noneAgain = await b.get(sdkUrl(P('item_report_trend'), { itemId: 'notfound7300' }));
     expect(noneAgain.json).toMatchObject({ code: 201 });
     expect(up.calls).toHaveLength(1);
+  });
+
+  it('answers a list (or any JSON) data as the upstream sent it, on a family path and on spread-info; /v1 normalises it to nulls', async () => {
+    const [a, b] = await pair();
+    const url = sdkUrl(P('get_author_base_info'), { oAuthorId: 'listdata1' });
+    const first = await a.get(url);
+    const body = first.json as { code: number; data: Array<{ endpoint: string; params: object }> };
+    expect(first.status).toBe(200);
+    expect(body.code, first.body).toBe(0);
+    expect(Array.isArray(body.data)).toBe(true);
+    expect(body.data).toMatchObject([
+      { endpoint: 'get_author_base_info', params: { oAuthorId: 'listdata1' } },
+    ]);
+    const again = await b.get(url);
+    expect(again.headers.get('x-cache')).toBe('HIT');
+    expect((again.json as { data: unknown }).data).toEqual(body.data);
+    const spread = await a.get(sdkUrl(P('get_author_spread_info'), { oAuthorId: 'listdata2' }));
+    expect(spread.json).toMatchObject({ code: 0, data: [{ play_mid: expect.anything() }] });
+    // The normalised route needs an object: a list gives its metrics as nulls (the call was billed).
+    const v1 = await b.get('/v1/authors/listdata2/spread-info', { 'x-api-key': CALLER_KEY });
+    expect(v1.status).toBe(200);
+    expect((v1.json as { metrics: Record<string, unknown> }).metrics).toMatchObject({
+      avgDuration: null,
+      playMedian: null,
+    });
+    expect(up.callsTo('get_author_spread_info', { oAuthorId: 'listdata2' })).toHaveLength(1);
+    expect(up.calls).toHaveLength(2);
+  });
+
+  it('says in the 201 message what had no data: the author, the video or the search', async () => {
+    const [a] = await pair();
+    const ask = async (name: string, params: Record<string, string>) => {
+      const res = await a.get(sdkUrl(P(name), params));
+      expect(res.json, name).toMatchObject({ code: 201, data: null });
+      return (res.json as { message: string }).message;
+    };
+    expect(await ask('item_report_trend', { itemId: 'notfound7301' })).toMatch(/no data for this itemId and/);
+    expect(await ask('get-video-detail', { detailId: 'notfound7302' })).toMatch(
+      /no data for this detailId and/,
+    );
+    expect(await ask('search_for_author_square', { keyword: 'notfound美妆' })).toMatch(
+      /no data for this keyword and/,
+    );
+    expect(await ask('get_author_base_info', { oAuthorId: 'notfound7303' })).toMatch(
+      /no data for this author and/,
+    );
+    expect(await ask('get_author_spread_info', { oAuthorId: 'notfound7304' })).toMatch(
+      /no data for this author and/,
+    );
+  });
+
+  it('counts a bad parameter on a family path in /v1/usage as a request on that endpoint, as on spread-info', async () => {
+    const [a] = await pair();
+    const badFamily = await a.get(
+      sdkUrl(P('get_author_daily_fans'), { oAuthorId: '1', startDate: '2026-50-01', endDate: '2026-10-31' }),
+    );
+    expect(badFamily.json).toMatchObject({ code: 400 });
+    expect((badFamily.json as { message: string }).message).toMatch(/startDate/);
+    const badSpread = await a.get(sdkUrl(P('get_author_spread_info'), { oAuthorId: '1', range: 'x' }));
+    expect(badSpread.json).toMatchObject({ code: 400 });
+    const badV1 = await a.get('/v1/authors/1/spread-info?range=x', { 'x-api-key': CALLER_KEY });
+    expect(badV1.status).toBe(400);
+    expect(up.calls).toHaveLength(0);
+    await a.get(
+      sdkUrl(P('get_author_daily_fans'), { oAuthorId: '1', startDate: '2026-10-01', endDate: '2026-10-02' }),
+    );
+    await expect
+      .poll(async () => svcUsage(a), { timeout: 5000, interval: 250 })
+      .toMatchObject({
+        requests: 4,
+        endpoints: {
+          get_author_daily_fans: { requests: 2, cacheHits: 0, upstreamCalls: 1, billedCalls: 1 },
+          get_author_spread_info: { requests: 2, cacheHits: 0, upstreamCalls: 0, billedCalls: 0 },
+        },
+      });
+    expect(Object.keys((await svcUsage(a)).endpoints).sort()).toEqual([
+      'get_author_daily_fans',
+      'get_author_spread_info',
+    ]);
   });
 
   it('never forwards an unknown or crafted path: HTTP 404 with the envelope and code 404', async () => {
