@@ -13,11 +13,24 @@ import { CALLER_SECURITY, documentOverride, REQUEST_HEADERS, responseHeaders } f
 
 type Json = Record<string, unknown>;
 
+/**
+ * A real calendar day (year 0001 on, 29 February in leap years only) with `sep` between its parts:
+ * what the catalogue's date check accepts, written as a pattern for clients that validate.
+ */
+function calendarDay(sep: string): string {
+  const year = '(?:[0-9]{3}[1-9]|[0-9]{2}[1-9][0-9]|[0-9][1-9][0-9]{2}|[1-9][0-9]{3})';
+  const leap = '(?:[0-9]{2}(?:0[48]|[2468][048]|[13579][26])|(?:0[48]|[2468][048]|[13579][26])00)';
+  const monthDay =
+    `(?:(?:0[1-9]|1[0-2])${sep}(?:0[1-9]|1[0-9]|2[0-8])|(?:0[13-9]|1[0-2])${sep}(?:29|30)` +
+    `|(?:0[13578]|1[02])${sep}31)`;
+  return `${year}${sep}${monthDay}|${leap}${sep}02${sep}29`;
+}
+
 /** The query forms the catalogue's checks accept (src/catalogue/params.ts), as JSON Schema patterns. */
 const PATTERNS = {
   id: AUTHOR_ID_PATTERN.source,
   integer: '^(0|[1-9][0-9]{0,5})$',
-  date: '^[0-9]{4}-?[0-9]{2}-?[0-9]{2}$',
+  date: `^(?:${calendarDay('-')}|${calendarDay('')})$`,
   range: '^[0-9.:-]*$',
 };
 
