@@ -79,6 +79,9 @@ describePrometheus('Prometheus scraping a running gateway', () => {
         CACHE_FRESH_SECONDS: '2',
         CACHE_STALE_SECONDS: '600',
         CACHE_L1_SECONDS: '0',
+        // An endpoint with a daily quota of its own, so the panel of quotas left has a series to show
+        // (an endpoint without one exports -1, which the panel leaves out).
+        UPSTREAM_ENDPOINT_DAILY_QUOTA: 'get_author_spread_info=100000',
       },
     });
     prom = await startPrometheus({ targets: [new URL(gw.url).host], ruleFiles });
