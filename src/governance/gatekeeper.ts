@@ -49,6 +49,8 @@ export class Gatekeeper {
   private knownUsed = { dayId: '', used: 0 };
   private readonly knownEpUsed = new Map<string, { dayId: string; used: number }>();
   private degraded = false;
+  /** Deciding in-process since the last shared answer (or since start, without one). */
+  private alone = false;
 
   constructor(private readonly o: GatekeeperOptions) {
     this.instances = o.config.EXPECTED_INSTANCES;
@@ -99,12 +101,8 @@ export class Gatekeeper {
         this.local.synced(endpoint, calls, epCalls);
         this.local.handedOff(endpoint, handoff);
         // And the other way: should Redis go, the in-process schedules start after the shared ones.
-        if (v.kind !== 'refuse') {
-          const at = Date.now();
-          const tat = v.tatAheadMs === undefined ? undefined : at + v.tatAheadMs;
-          const epTat = v.epTatAheadMs === undefined ? undefined : at + v.epTatAheadMs;
-          this.local.mirrorTat(endpoint, tat, epTat);
-        }
+        if (v.kind !== 'refuse') this.local.mirrorTat(endpoint, Date.now(), v.tatAheadMs, v.epTatAheadMs);
+        this.alone = false;
         this.sharedAnswered(true);
         if (v.kind === 'refuse') this.local.applyRefusal(endpoint, Date.now(), v, ctx.dayId);
         if (v.quotaUsed !== undefined) this.sawUsed(ctx, v.quotaUsed);
@@ -117,6 +115,15 @@ export class Gatekeeper {
     const share = Math.floor(Math.max(0, ctx.quota - known) / this.instances);
     const epKnown = this.epUsed(endpoint, ctx.dayId);
     const epShare = Math.floor(Math.max(0, ctx.epQuota - epKnown) / this.instances);
+    if (!this.alone) {
+      // The first in-process decision since Redis answered: the local schedules take over.
+      this.alone = true;
+      this.local.alone(now, this.instances, (e) => {
+        if (e === null) return 1000 / this.o.config.UPSTREAM_MAX_RPS;
+        const rps = endpointBudget(this.o.config, e).rps;
+        return rps === null ? 0 : 1000 / rps;
+      });
+    }
     const local = this.context(endpoint, now, this.instances);
     return this.local.gate(endpoint, mode, now, local, maxWaitMs, share, epShare);
   }

@@ -53,7 +53,7 @@ describe.each(modes)('schedule handoff (%s)', (mode) => {
     expect(last.kind === 'wait' && last.tatAheadMs).toBeGreaterThan(600 - SLACK_MS);
 
     const g = local();
-    g.mirrorTat('e', answeredAt + (last.kind === 'wait' ? (last.tatAheadMs ?? 0) : 0), undefined);
+    g.mirrorTat('e', answeredAt, last.kind === 'wait' ? last.tatAheadMs : undefined, undefined);
     const first = g.gate('e', 'reserve', answeredAt, ctx, 60_000, 0);
     expect(waitOf(first)).toBeGreaterThan(600 - SLACK_MS);
     expect(waitOf(first)).toBeLessThanOrEqual(600 + SLACK_MS);
