@@ -106,6 +106,7 @@ export class Gatekeeper {
         this.sharedAnswered(true);
         if (v.kind === 'refuse') this.local.applyRefusal(endpoint, Date.now(), v, ctx.dayId);
         if (v.quotaUsed !== undefined) this.sawUsed(ctx, v.quotaUsed);
+        if (v.kind !== 'refuse' && v.epQuotaUsed !== undefined) this.sawEpUsed(endpoint, ctx, v.epQuotaUsed);
         return v;
       } catch (err) {
         this.sharedAnswered(false, err);
@@ -172,7 +173,7 @@ export class Gatekeeper {
       const s = await this.shared.status(dayId, endpoints);
       this.local.applySnapshot(Date.now(), s, dayId);
       this.sawUsed(this.context(endpoints[0] ?? '', Date.now()), s.account.quotaUsed);
-      for (const [e, es] of s.endpoints) this.knownEpUsed.set(e, { dayId, used: es.quotaUsed });
+      for (const [e, es] of s.endpoints) this.sawEpUsed(e, this.context(e, Date.now()), es.quotaUsed);
     } catch {
       // The next gate call notices the outage; a missed refresh only delays a gauge.
     }
@@ -210,6 +211,18 @@ export class Gatekeeper {
     if (ctx.quota > 0 && this.shared)
       this.o.counters?.saw(
         this.shared.accountKeys(ctx.dayId)[1]!,
+        undefined,
+        used,
+        ctx.dayLeftMs + 3_600_000,
+      );
+  }
+
+  /** The same for an endpoint's own quota count. */
+  private sawEpUsed(endpoint: string, ctx: GateContext, used: number): void {
+    this.knownEpUsed.set(endpoint, { dayId: ctx.dayId, used });
+    if (ctx.epQuota > 0 && this.shared)
+      this.o.counters?.saw(
+        this.shared.endpointKeys(ctx.dayId, endpoint)[1]!,
         undefined,
         used,
         ctx.dayLeftMs + 3_600_000,
