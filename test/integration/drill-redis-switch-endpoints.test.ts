@@ -4,8 +4,8 @@
 // both switches (shared budgets -> per-instance budgets -> shared budgets). Over all endpoints
 // together, everywhere (the switches included): at most the ceiling plus one call per instance.
 // The governor's burst is 1 (strictly spaced slots), so the +1 is no burst: each instance's slots
-// leave on timers, and a slot a few ms late next to one that was not puts one more slot in a
-// sliding 1 s window, once per timeline (with Redis down each instance keeps its own). Before the
+// leave on its own timers, and a slot a few ms late next to one that was not puts one more slot in
+// a sliding 1 s window, once per instance (measured with Redis up as well as down). Before the
 // switch fix the second of the stop held ceiling x (1 + 1/EXPECTED_INSTANCES) (9 of 6): each
 // instance started its share at the shared slot it had last seen, on top of the slots the other had
 // reserved since. The limited endpoint keeps its own budget by the same rules. At the governor
