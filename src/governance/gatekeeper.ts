@@ -49,6 +49,8 @@ export class Gatekeeper {
   private knownUsed = { dayId: '', used: 0 };
   private readonly knownEpUsed = new Map<string, { dayId: string; used: number }>();
   private degraded = false;
+  /** Deciding in-process since the last shared answer (or since start, without one). */
+  private alone = false;
 
   constructor(private readonly o: GatekeeperOptions) {
     this.instances = o.config.EXPECTED_INSTANCES;
@@ -99,15 +101,12 @@ export class Gatekeeper {
         this.local.synced(endpoint, calls, epCalls);
         this.local.handedOff(endpoint, handoff);
         // And the other way: should Redis go, the in-process schedules start after the shared ones.
-        if (v.kind !== 'refuse') {
-          const at = Date.now();
-          const tat = v.tatAheadMs === undefined ? undefined : at + v.tatAheadMs;
-          const epTat = v.epTatAheadMs === undefined ? undefined : at + v.epTatAheadMs;
-          this.local.mirrorTat(endpoint, tat, epTat);
-        }
+        if (v.kind !== 'refuse') this.local.mirrorTat(endpoint, Date.now(), v.tatAheadMs, v.epTatAheadMs);
+        this.alone = false;
         this.sharedAnswered(true);
         if (v.kind === 'refuse') this.local.applyRefusal(endpoint, Date.now(), v, ctx.dayId);
         if (v.quotaUsed !== undefined) this.sawUsed(ctx, v.quotaUsed);
+        if (v.kind !== 'refuse' && v.epQuotaUsed !== undefined) this.sawEpUsed(endpoint, ctx, v.epQuotaUsed);
         return v;
       } catch (err) {
         this.sharedAnswered(false, err);
@@ -117,6 +116,15 @@ export class Gatekeeper {
     const share = Math.floor(Math.max(0, ctx.quota - known) / this.instances);
     const epKnown = this.epUsed(endpoint, ctx.dayId);
     const epShare = Math.floor(Math.max(0, ctx.epQuota - epKnown) / this.instances);
+    if (!this.alone) {
+      // The first in-process decision since Redis answered: the local schedules take over.
+      this.alone = true;
+      this.local.alone(now, this.instances, (e) => {
+        if (e === null) return 1000 / this.o.config.UPSTREAM_MAX_RPS;
+        const rps = endpointBudget(this.o.config, e).rps;
+        return rps === null ? 0 : 1000 / rps;
+      });
+    }
     const local = this.context(endpoint, now, this.instances);
     return this.local.gate(endpoint, mode, now, local, maxWaitMs, share, epShare);
   }
@@ -165,7 +173,7 @@ export class Gatekeeper {
       const s = await this.shared.status(dayId, endpoints);
       this.local.applySnapshot(Date.now(), s, dayId);
       this.sawUsed(this.context(endpoints[0] ?? '', Date.now()), s.account.quotaUsed);
-      for (const [e, es] of s.endpoints) this.knownEpUsed.set(e, { dayId, used: es.quotaUsed });
+      for (const [e, es] of s.endpoints) this.sawEpUsed(e, this.context(e, Date.now()), es.quotaUsed);
     } catch {
       // The next gate call notices the outage; a missed refresh only delays a gauge.
     }
@@ -203,6 +211,18 @@ export class Gatekeeper {
     if (ctx.quota > 0 && this.shared)
       this.o.counters?.saw(
         this.shared.accountKeys(ctx.dayId)[1]!,
+        undefined,
+        used,
+        ctx.dayLeftMs + 3_600_000,
+      );
+  }
+
+  /** The same for an endpoint's own quota count. */
+  private sawEpUsed(endpoint: string, ctx: GateContext, used: number): void {
+    this.knownEpUsed.set(endpoint, { dayId: ctx.dayId, used });
+    if (ctx.epQuota > 0 && this.shared)
+      this.o.counters?.saw(
+        this.shared.endpointKeys(ctx.dayId, endpoint)[1]!,
         undefined,
         used,
         ctx.dayLeftMs + 3_600_000,

@@ -55,8 +55,23 @@ class Schedule {
     this.unsyncedCalls = Math.max(0, this.unsyncedCalls - n);
   }
 
-  mirror(tat: number): void {
-    if (tat > this.tat) this.tat = tat;
+  /** How far the shared schedule ran ahead of the clock when Redis last reported it. */
+  private lead = 0;
+
+  /** The shared schedule as Redis reported it at `at`: `aheadMs` past the clock. */
+  mirror(at: number, aheadMs: number): void {
+    this.lead = Math.max(0, aheadMs);
+    if (at + aheadMs > this.tat) this.tat = at + aheadMs;
+  }
+
+  /**
+   * Redis is gone. Other instances may have reserved shared slots since this one last heard of the
+   * schedule: it is taken to be as far ahead of the clock as it was then (`withLead`), and this
+   * instance's first slot of its own share comes `gapMs` after that (see LocalGate.alone).
+   */
+  alone(now: number, withLead: boolean, gapMs: number): void {
+    const full = withLead ? Math.max(this.tat, now + this.lead) : this.tat;
+    this.tat = Math.max(full, now - gapMs) + gapMs;
   }
 }
 
@@ -184,9 +199,24 @@ export class LocalGate {
   }
 
   /** The shared schedules' tats as Redis last reported them: the in-process ones start after them. */
-  mirrorTat(endpoint: string, tat: number | undefined, epTat: number | undefined): void {
-    if (tat !== undefined) this.account.mirror(tat);
-    if (epTat !== undefined) this.ep(endpoint).mirror(epTat);
+  mirrorTat(endpoint: string, at: number, aheadMs: number | undefined, epAheadMs: number | undefined): void {
+    if (aheadMs !== undefined) this.account.mirror(at, aheadMs);
+    if (epAheadMs !== undefined) this.ep(endpoint).mirror(at, epAheadMs);
+  }
+
+  /**
+   * The switch to in-process governance, once per outage, before its first slot. Each instance
+   * takes 1/instances of a rate; were every one to start at the shared schedule's next slot, they
+   * would all go at that instant. A share's first slot is one of its own spacings after the shared
+   * schedule's last (share spacing - shared spacing after its next free slot): then no 1 s window
+   * holds more than the rate, old shared slots and new shares together. With several instances the
+   * shared schedule is taken to be as far ahead of the clock as this instance last saw it: the
+   * others kept reserving on it meanwhile. `spacingMs`: a schedule's shared spacing (0: none).
+   */
+  alone(now: number, instances: number, spacingMs: (endpoint: string | null) => number): void {
+    const several = instances > 1;
+    this.account.alone(now, several, (instances - 1) * spacingMs(null));
+    for (const [name, e] of this.endpoints) e.alone(now, several, (instances - 1) * spacingMs(name));
   }
 
   /** The in-process version of RECORD_LUA. */
@@ -292,12 +322,12 @@ export class LocalGate {
       const strikes = this.circuit?.strikes ?? 1;
       this.circuit = { until: now + a.circuitLeftMs, strikes, code: a.circuitCode, probeUntil: 0 };
     }
-    if (a.rateAheadMs > 0) this.account.mirror(now + a.rateAheadMs);
+    if (a.rateAheadMs > 0) this.account.mirror(now, a.rateAheadMs);
     for (const [name, es] of s.endpoints) {
       const e = this.ep(name);
       e.dayOver = es.dayoverMs > 0 ? dayId : null;
       e.pauseUntil = es.pauseMs > 0 ? now + es.pauseMs : 0;
-      if (es.rateAheadMs > 0) e.mirror(now + es.rateAheadMs);
+      if (es.rateAheadMs > 0) e.mirror(now, es.rateAheadMs);
     }
   }
 

@@ -108,10 +108,12 @@ export class RedisGate {
     );
     const [kind, a, b] = [String(r[0]), Number(r[1]), Number(r[2])];
     const tats = { tatAheadMs: ahead(r[3]), epTatAheadMs: ahead(r[4]) };
-    if (kind === 'go') return { kind: 'go', probe: a === 1, quotaUsed: b, ...tats };
+    const epUsed = (v: string | number | undefined) =>
+      ctx.epQuota > 0 ? { epQuotaUsed: Number(v ?? 0) } : {};
+    if (kind === 'go') return { kind: 'go', probe: a === 1, quotaUsed: b, ...tats, ...epUsed(r[5]) };
     if (kind === 'wait') {
       const next = String(r[5]) === 'account' ? 'account' : 'admit';
-      return { kind: 'wait', waitMs: a, next, quotaUsed: b, ...tats };
+      return { kind: 'wait', waitMs: a, next, quotaUsed: b, ...tats, ...epUsed(r[6]) };
     }
     if (!REASONS.has(kind)) throw new Error(`unexpected governor script answer ${kind}`);
     const reason = kind as RefusalReason;

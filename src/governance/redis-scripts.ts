@@ -47,9 +47,10 @@ end
  * epUnsynced, epHandoffMs. `unsynced`: calls admitted in-process while Redis was away, added to
  * today's counts; `handoffMs`: how far ahead of now the in-process schedule handed out slots
  * meanwhile (the shared schedule starts after them).
- * Returns {'go', probe 0|1, used, tatAhead, epTatAhead} | {'wait', ms, used, tatAhead, epTatAhead,
- * next} | {reason, retryMs, code-or-used, probing 0|1}; tatAhead / epTatAhead: how far ahead of now
- * the schedules run after a reservation (-1: not touched), so the in-process ones can follow.
+ * Returns {'go', probe 0|1, used, tatAhead, epTatAhead, epUsed} | {'wait', ms, used, tatAhead,
+ * epTatAhead, next, epUsed} | {reason, retryMs, code-or-used, probing 0|1}; tatAhead / epTatAhead:
+ * how far ahead of now the schedules run after a reservation (-1: not touched), so the in-process
+ * ones can follow; epUsed: the endpoint's count today (remembered should Redis forget it).
  */
 export const GATE_LUA = `${NOW}${GCRA}
 local mode = ARGV[1]
@@ -90,7 +91,7 @@ if mode == 'reserve' and epInterval > 0 then
   if wait > maxWait then return {'rate', math.ceil(wait), used} end
   if wait > 0 then
     epAhead = take(KEYS[5], base, epInterval)
-    return {'wait', math.ceil(wait), used, tatAhead, epAhead, 'account'}
+    return {'wait', math.ceil(wait), used, tatAhead, epAhead, 'account', epUsed}
   end
   local aWait = slot(KEYS[1], interval, burst)
   if aWait > maxWait then return {'rate', math.ceil(aWait), used} end
@@ -100,7 +101,7 @@ if mode == 'reserve' or mode == 'account' then
   local wait, base = slot(KEYS[1], interval, burst)
   if wait > maxWait then return {'rate', math.ceil(wait), used} end
   tatAhead = take(KEYS[1], base, interval)
-  if wait > 0 then return {'wait', math.ceil(wait), used, tatAhead, epAhead, 'admit'} end
+  if wait > 0 then return {'wait', math.ceil(wait), used, tatAhead, epAhead, 'admit', epUsed} end
 end
 if probe == 1 then redis.call('SET', KEYS[4], '1', 'PX', ARGV[7]) end
 if quota > 0 then
@@ -108,10 +109,10 @@ if quota > 0 then
   redis.call('PEXPIRE', KEYS[2], dayKeyTtl)
 end
 if epQuota > 0 then
-  redis.call('INCR', KEYS[6])
+  epUsed = redis.call('INCR', KEYS[6])
   redis.call('PEXPIRE', KEYS[6], dayKeyTtl)
 end
-return {'go', probe, used, tatAhead, epAhead}
+return {'go', probe, used, tatAhead, epAhead, epUsed}
 `;
 
 /**

@@ -14,8 +14,18 @@ export type RefusalReason = 'circuit' | 'dayover' | 'backoff' | 'quota' | 'endpo
 export type GateMode = 'reserve' | 'account' | 'admit';
 
 export type Verdict =
-  /** `tatAheadMs` / `epTatAheadMs` (shared gate): how far ahead of now the schedules run after it. */
-  | { kind: 'go'; probe: boolean; quotaUsed: number; tatAheadMs?: number; epTatAheadMs?: number }
+  /**
+   * `tatAheadMs` / `epTatAheadMs` (shared gate): how far ahead of now the schedules run after it;
+   * `epQuotaUsed` (shared gate, with an endpoint quota): the endpoint's count today.
+   */
+  | {
+      kind: 'go';
+      probe: boolean;
+      quotaUsed: number;
+      tatAheadMs?: number;
+      epTatAheadMs?: number;
+      epQuotaUsed?: number;
+    }
   /** `next`: the mode to ask with after the wait. */
   | {
       kind: 'wait';
@@ -24,6 +34,7 @@ export type Verdict =
       quotaUsed: number;
       tatAheadMs?: number;
       epTatAheadMs?: number;
+      epQuotaUsed?: number;
     }
   /** `code`: the upstream code behind the pause (302, 303, the credential code), else 0. */
   | {

@@ -1,6 +1,7 @@
 // Fault drill: Redis restarted without persistence, played by FLUSHALL under two running
-// instances. The day's quota count and a caller's share count must survive it: the instances put
-// back what they last saw, so the day spends at most one call more than its budget.
+// instances. The day's quota counts (the account's and an endpoint's) and a caller's share count
+// must survive it: the instances put back what they last saw, so the day spends at most one call
+// more than its budget.
 import { afterEach, describe, expect, it } from 'vitest';
 import { type SimUpstream, startSimUpstream } from '../../src/sim/upstream-server.js';
 import { type Gateway, startGateway, TEST_TOKEN } from '../helpers/gateway.js';
@@ -67,6 +68,21 @@ describe.skipIf(!hasBinary('redis-server'))('Redis emptied (restart without pers
     // What was left of the budget is still spent: not restored twice, in all or in part (an
     // instance that read the counter after the other had restored it once restored that again).
     expect(sim!.callCount).toBeGreaterThanOrEqual(18);
+    expect(after.filter((s) => s !== 200 && s !== 503)).toEqual([]);
+  }, 60_000);
+
+  it("with an endpoint's daily quota of 5, 3 calls then FLUSHALL: that endpoint spends at most 6", async () => {
+    const g = await twoInstances({ UPSTREAM_ENDPOINT_DAILY_QUOTA: 'get_author_spread_info=5' });
+    expect((await spend(g, 3, 'epquotabefore')).every((s) => s === 200)).toBe(true);
+    expect(sim!.callsTo('get_author_spread_info').length).toBe(3);
+    const admin = redisClient(redis!.url);
+    await admin.flushall();
+    admin.disconnect();
+    const after = await spend(g, 8, 'epquotaafter');
+    const calls = sim!.callsTo('get_author_spread_info').length;
+    console.log('flush drill figures (endpoint quota)', JSON.stringify({ calls, after }));
+    expect(calls).toBeLessThanOrEqual(6);
+    expect(calls).toBeGreaterThanOrEqual(5);
     expect(after.filter((s) => s !== 200 && s !== 503)).toEqual([]);
   }, 60_000);
 

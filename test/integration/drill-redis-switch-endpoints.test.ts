@@ -2,11 +2,15 @@
 // account's ceiling on three endpoints at once (one of them with a budget of its own), Redis
 // stopped and restarted mid-run. The calls let go are counted in every 1 s sliding window across
 // both switches (shared budgets -> per-instance budgets -> shared budgets). Over all endpoints
-// together: away from the switches, at most the ceiling plus one call per instance (a slot a few ms
-// late next to one that was not: with Redis down each instance keeps its own schedule); in the second of a switch, at most the bound docs/operations.md gives while the
-// instances learn of each other's slots, ceiling x (1 + 1/EXPECTED_INSTANCES). The limited endpoint
-// keeps its own budget by the same rules. At the governor level: the routes of endpoints other than spread-info come with
-// the catalogue's serving; drill-redis-switch.test.ts runs the same switch through the app.
+// together, everywhere (the switches included): at most the ceiling plus one call per instance.
+// The governor's burst is 1 (strictly spaced slots), so the +1 is no burst: each instance's slots
+// leave on its own timers, and a slot a few ms late next to one that was not puts one more slot in
+// a sliding 1 s window, once per instance (measured with Redis up as well as down). Before the
+// switch fix the second of the stop held ceiling x (1 + 1/EXPECTED_INSTANCES) (9 of 6): each
+// instance started its share at the shared slot it had last seen, on top of the slots the other had
+// reserved since. The limited endpoint keeps its own budget by the same rules. At the governor
+// level: the routes of endpoints other than spread-info come with the catalogue's serving;
+// drill-redis-switch.test.ts runs the same switch through the app.
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
@@ -72,7 +76,7 @@ afterAll(async () => {
 });
 
 describe('Redis stopped and restarted under load on several endpoints', () => {
-  it('keeps the ceiling over all endpoints in every 1 s window, within the documented bound at the switches', async () => {
+  it('keeps the ceiling over all endpoints in every 1 s window, the switches included', async () => {
     const grants: Array<{ at: number; endpoint: string }> = [];
     const outcomes: Array<Promise<string>> = [];
     let n = 0;
@@ -132,14 +136,19 @@ describe('Redis stopped and restarted under load on several endpoints', () => {
       mostInOneSecond(all.filter((t) => t >= from && t < to)).count;
     const steady = [within(0, downAt - 1000), within(downAt + 1500, backAt), within(backAt + 1500, Infinity)];
     const worst = mostInOneSecond(all);
+    const atStop = within(downAt - 1000, downAt + 1500);
+    const atBack = within(backAt - 1000, backAt + 1500);
     const limited = mostInOneSecond(grants.filter((g) => g.endpoint === LIMITED).map((g) => g.at));
     console.log(
       `[figure] ${all.length} calls let go; most in any second over all endpoints ${worst.count} ` +
         `(ceiling ${CEILING_RPS}) at ${worst.at - downAt} ms from the stop (back at ${backAt - downAt} ms); ` +
-        `${LIMITED}: most ${limited.count} (budget ${LIMITED_RPS}); away from the switches ${steady.join(', ')}`,
+        `${LIMITED}: most ${limited.count} (budget ${LIMITED_RPS}); at the stop ${atStop}, at the restart ` +
+        `${atBack}; away from the switches ${steady.join(', ')}`,
     );
     for (const c of steady) expect(c).toBeLessThanOrEqual(CEILING_RPS + INSTANCES);
-    expect(worst.count).toBeLessThanOrEqual(Math.ceil(CEILING_RPS * (1 + 1 / INSTANCES)));
+    expect(atStop, 'the second of the stop').toBeLessThanOrEqual(CEILING_RPS + INSTANCES);
+    expect(atBack, 'the second of the restart').toBeLessThanOrEqual(CEILING_RPS + INSTANCES);
+    expect(worst.count).toBeLessThanOrEqual(CEILING_RPS + INSTANCES);
     expect(limited.count).toBeLessThanOrEqual(Math.ceil(LIMITED_RPS * (1 + 1 / INSTANCES)));
   }, 60_000);
 });

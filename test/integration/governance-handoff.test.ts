@@ -53,7 +53,7 @@ describe.each(modes)('schedule handoff (%s)', (mode) => {
     expect(last.kind === 'wait' && last.tatAheadMs).toBeGreaterThan(600 - SLACK_MS);
 
     const g = local();
-    g.mirrorTat('e', answeredAt + (last.kind === 'wait' ? (last.tatAheadMs ?? 0) : 0), undefined);
+    g.mirrorTat('e', answeredAt, last.kind === 'wait' ? last.tatAheadMs : undefined, undefined);
     const first = g.gate('e', 'reserve', answeredAt, ctx, 60_000, 0);
     expect(waitOf(first)).toBeGreaterThan(600 - SLACK_MS);
     expect(waitOf(first)).toBeLessThanOrEqual(600 + SLACK_MS);
@@ -95,5 +95,38 @@ describe.each(modes)('schedule handoff (%s)', (mode) => {
     g.gate('e', 'reserve', 1000, ctx, 60_000, 0);
     g.handedOff('e', sent);
     expect(g.handoff('e').account).toBe(1400);
+  });
+});
+
+describe('switch to in-process budgets with several instances (LocalGate.alone)', () => {
+  // Shared spacing 200 ms (5/s); two instances: each takes 2.5/s, a share spacing of 400 ms.
+  const two = { ...ctx, intervalMs: 400 };
+  const spacing = () => 200;
+
+  it("starts its share one share spacing after the shared schedule's last slot, as far ahead as last seen", () => {
+    const g = local();
+    const t0 = 1_000_000;
+    // Redis last said, at t0, that the shared schedule ran 600 ms ahead (slots up to t0 + 400).
+    g.mirrorTat('e', t0, 600, undefined);
+    // Redis is found gone 300 ms later; the other instance kept reserving meanwhile: still 600 ahead.
+    const at = t0 + 300;
+    g.alone(at, 2, spacing);
+    // Next shared slot at + 600, the last one at + 400: this share's first at + 400 + 400.
+    expect(waitOf(g.gate('e', 'reserve', at, two, 60_000, 0))).toBe(800);
+  });
+
+  it('after an idle shared schedule, the share waits one shared spacing (another may just have gone)', () => {
+    const g = local();
+    const at = 2_000_000;
+    g.alone(at, 2, spacing);
+    expect(waitOf(g.gate('e', 'reserve', at, two, 60_000, 0))).toBe(200);
+  });
+
+  it('one instance knows every shared slot: its schedule is kept as it was', () => {
+    const g = local();
+    const t0 = 3_000_000;
+    g.mirrorTat('e', t0, 600, undefined);
+    g.alone(t0 + 300, 1, spacing);
+    expect(waitOf(g.gate('e', 'reserve', t0 + 300, ctx, 60_000, 0))).toBe(300);
   });
 });
