@@ -4,15 +4,11 @@
 // It shares cache entries with the normalised route (same tuple, same key).
 
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import type { Answer } from '../cache/cache-service.js';
 import { spreadInfoCall } from '../catalogue/call.js';
 import { SPREAD_INFO } from '../catalogue/index.js';
-import { wantsForcedRefresh } from '../http/forced-refresh.js';
-import { applyCacheHeaders, dropInAnswer, sendJson } from '../http/present.js';
-import { callerRefOf } from '../plugins/access.js';
 import { UPSTREAM_PATH } from '../upstream/params.js';
 import { upstreamEnvelopeSchema } from './drop-in-schema.js';
-import { takeUnknownParams } from './family.js';
+import { serveDropIn, takeUnknownParams } from './family.js';
 import { dropInQuerySchema } from './schemas.js';
 
 /** The upstream's own path, so existing client code changes only its base URL. */
@@ -54,24 +50,12 @@ const dropInRoute: FastifyPluginAsyncZod = async (app) => {
     (request, reply) => {
       // Built field by field: the caller's token must never reach the cache key or the upstream.
       const { oAuthorId, platform, range, type, onlyAssign, flowType } = request.query;
-      const call = spreadInfoCall({ oAuthorId, platform, range, type, onlyAssign, flowType });
-      const force = wantsForcedRefresh(request);
-      const caller = callerRefOf(request);
-      const respond = (answer: Answer): void => {
-        const r = dropInAnswer(answer, app.spread.windowsFor(call), request.id);
-        if (applyCacheHeaders(request, reply, answer, r, true)) sendJson(reply, 304);
-        else sendJson(reply, 200, r.body);
-      };
-      const hit = force ? undefined : app.spread.peek(call, caller, 'drop-in');
-      if (hit) {
-        respond(hit);
-        return;
-      }
-      // Failures (201 "no content" included) go to the error handler, which answers the envelope.
-      const arrivedAt = Date.now() - reply.elapsedTime;
-      return app.spread
-        .get(call, { force, log: request.log, route: 'drop-in', caller, arrivedAt })
-        .then(respond);
+      return serveDropIn(
+        app,
+        request,
+        reply,
+        spreadInfoCall({ oAuthorId, platform, range, type, onlyAssign, flowType }),
+      );
     },
   );
 };

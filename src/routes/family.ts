@@ -8,7 +8,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { Answer } from '../cache/cache-service.js';
-import { endpointCall } from '../catalogue/call.js';
+import { type EndpointCall, endpointCall } from '../catalogue/call.js';
 import { CATALOGUE, SPREAD_INFO } from '../catalogue/index.js';
 import { parseQuery } from '../catalogue/params.js';
 import type { EndpointSpec, ParamSpec } from '../catalogue/types.js';
@@ -143,7 +143,20 @@ function serve(
   const parsed = parseQuery(spec, request.query as Record<string, unknown>);
   if (!parsed.ok) throw new GatewayError('INVALID_REQUEST', `${parsed.param}: ${parsed.problem}`);
   if (parsed.ignored.length > 0) reply.header('x-ignored-params', ignoredHeader(parsed.ignored));
-  const call = endpointCall(spec, parsed.tuple);
+  return serveDropIn(app, request, reply, endpointCall(spec, parsed.tuple));
+}
+
+/**
+ * One drop-in answer for a call (spread-info's route and every family path): a fresh copy held in
+ * process is answered before this returns (no promise); otherwise the cache service's answer, and
+ * failures (201 "no content" included) go to the error handler, which answers the envelope.
+ */
+export function serveDropIn(
+  app: FastifyInstance,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  call: EndpointCall,
+): Promise<void> | undefined {
   const force = wantsForcedRefresh(request);
   const caller = callerRefOf(request);
   const respond = (answer: Answer): void => {
