@@ -9,6 +9,7 @@ import { type SimUpstream, startSimUpstream } from '../../src/sim/upstream-serve
 import { ADMIN_KEY, type Gateway, startGateway, TEST_TOKEN } from '../helpers/gateway.js';
 import { uniquePrefix } from '../helpers/redis.js';
 import { hasBinary, type RedisProcess, startRedisServer } from '../helpers/redis-server.js';
+import { mostInOneSecond } from '../helpers/windows.js';
 
 const KEY = 'stall-caller-key-0123456789';
 const BUDGET_RPS = 10;
@@ -33,12 +34,6 @@ function p95(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.floor(s.length * 0.95))] ?? 0;
 }
-function mostInOneSecond(times: number[]): number {
-  let best = 0;
-  for (const t of times) best = Math.max(best, times.filter((u) => u >= t && u < t + 1000).length);
-  return best;
-}
-
 let redis: RedisProcess | undefined;
 let sim: SimUpstream | undefined;
 const gws: Gateway[] = [];

@@ -20,6 +20,7 @@ import { GatewayMetrics } from '../../src/metrics.js';
 import { RedisConnection } from '../../src/redis/connection.js';
 import { uniquePrefix } from '../helpers/redis.js';
 import { type RedisProcess, startRedisServer } from '../helpers/redis-server.js';
+import { busiestSecond } from '../helpers/windows.js';
 
 const CEILING_RPS = 6;
 const LIMITED = 'get_author_base_info';
@@ -34,15 +35,6 @@ async function until(what: () => boolean, ms: number): Promise<boolean> {
   for (const end = Date.now() + ms; Date.now() < end; await sleep(25)) if (what()) return true;
   return what();
 }
-function mostInOneSecond(times: number[]): { count: number; at: number } {
-  let best = { count: 0, at: 0 };
-  for (const t of times) {
-    const count = times.filter((u) => u >= t && u < t + 1000).length;
-    if (count > best.count) best = { count, at: t };
-  }
-  return best;
-}
-
 let redis: RedisProcess;
 const govs: UpstreamGovernor[] = [];
 const conns: RedisConnection[] = [];
@@ -132,13 +124,12 @@ describe('Redis stopped and restarted under load on several endpoints', () => {
 
     // Away from the switches, with Redis up or down, the ceiling holds to the slot (+1 per instance
     // for a call a few ms late next to one that was not).
-    const within = (from: number, to: number) =>
-      mostInOneSecond(all.filter((t) => t >= from && t < to)).count;
+    const within = (from: number, to: number) => busiestSecond(all.filter((t) => t >= from && t < to)).count;
     const steady = [within(0, downAt - 1000), within(downAt + 1500, backAt), within(backAt + 1500, Infinity)];
-    const worst = mostInOneSecond(all);
+    const worst = busiestSecond(all);
     const atStop = within(downAt - 1000, downAt + 1500);
     const atBack = within(backAt - 1000, backAt + 1500);
-    const limited = mostInOneSecond(grants.filter((g) => g.endpoint === LIMITED).map((g) => g.at));
+    const limited = busiestSecond(grants.filter((g) => g.endpoint === LIMITED).map((g) => g.at));
     console.log(
       `[figure] ${all.length} calls let go; most in any second over all endpoints ${worst.count} ` +
         `(ceiling ${CEILING_RPS}) at ${worst.at - downAt} ms from the stop (back at ${backAt - downAt} ms); ` +

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Gateway, startGateway } from '../helpers/gateway.js';
 import { uniquePrefix } from '../helpers/redis.js';
 import { type RedisProcess, startRedisServer } from '../helpers/redis-server.js';
+import { busiestSecond } from '../helpers/windows.js';
 
 const BUDGET_RPS = 5;
 const BURST = 1; // the governor's default
@@ -18,16 +19,6 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 async function until(what: () => boolean, ms: number): Promise<boolean> {
   for (const end = Date.now() + ms; Date.now() < end; await sleep(25)) if (what()) return true;
   return what();
-}
-
-/** The most calls in any window [t, t + 1000) starting at a call. */
-function mostInOneSecond(times: number[]): { count: number; at: number } {
-  let best = { count: 0, at: 0 };
-  for (const t of times) {
-    const count = times.filter((u) => u >= t && u < t + 1000).length;
-    if (count > best.count) best = { count, at: t };
-  }
-  return best;
 }
 
 let redis: RedisProcess;
@@ -99,7 +90,7 @@ describe('Redis stopped and restarted under load above the upstream budget', () 
     expect(between(backAt - 2000, backAt)).toBeGreaterThanOrEqual(5);
     expect(between(backAt, backAt + 3000)).toBeGreaterThanOrEqual(5);
 
-    const worst = mostInOneSecond(times);
+    const worst = busiestSecond(times);
     const around = times.filter((t) => t >= worst.at - 1000 && t < worst.at + 2000).map((t) => t - downAt);
     expect(
       worst.count,

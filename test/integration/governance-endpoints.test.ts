@@ -13,6 +13,7 @@ import { GatewayMetrics } from '../../src/metrics.js';
 import { RedisConnection } from '../../src/redis/connection.js';
 import type { UpstreamCallRecord } from '../../src/upstream/client.js';
 import { testClusterNodes, testRedisUrl, uniquePrefix } from '../helpers/redis.js';
+import { mostInOneSecond } from '../helpers/windows.js';
 
 type Mode = 'single' | 'cluster';
 const modes = testClusterNodes() ? (['single', 'cluster'] as const) : (['single'] as const);
@@ -87,10 +88,6 @@ async function attempt(gov: UpstreamGovernor, endpoint: string, t0: number, wait
     if (!(err instanceof GatewayError)) throw err;
     return `${err.code}:${err.upstreamCode ?? err.reason ?? ''}`;
   }
-}
-
-function mostInOneSecond(times: number[]): number {
-  return Math.max(...times.map((t) => times.filter((u) => u >= t && u < t + 1000).length));
 }
 
 describe.each(modes)('governance per endpoint on Redis (%s)', (mode) => {

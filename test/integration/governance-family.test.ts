@@ -10,6 +10,7 @@ import { CATALOGUE } from '../../src/catalogue/index.js';
 import type { SimUpstream } from '../../src/sim/upstream-server.js';
 import { ADMIN_KEY, CALLER_KEY, type Gateway, startGateway } from '../helpers/gateway.js';
 import { uniquePrefix } from '../helpers/redis.js';
+import { mostInOneSecond } from '../helpers/windows.js';
 
 const KEYS = { API_KEYS: `svc:${CALLER_KEY}`, ADMIN_API_KEYS: `ops:${ADMIN_KEY}` };
 const LIMITED = 'get_author_base_info';
@@ -79,10 +80,6 @@ afterEach(async () => {
 afterAll(() => up.close());
 
 const codeOf = (r: Awaited<ReturnType<Gateway['get']>>) => (r.json as { code: number }).code;
-function mostInOneSecond(times: number[]): number {
-  return Math.max(...times.map((t) => times.filter((u) => u >= t && u < t + 1000).length));
-}
-
 describe('governance per endpoint, through the catalogue routes', () => {
   it(`with ${LIMITED}=1 and a ceiling of 20, five misses on another endpoint are answered at once; the limited one's calls stay at most 2 in any second and all are answered`, async () => {
     const [a, b] = await pair({

@@ -8,6 +8,7 @@ import type { ErrorBody } from '../../src/plugins/error-handler.js';
 import { type SimUpstream, startSimUpstream } from '../../src/sim/upstream-server.js';
 import { type Gateway, startGateway, TEST_TOKEN } from '../helpers/gateway.js';
 import { testClusterNodes, uniquePrefix } from '../helpers/redis.js';
+import { mostInOneSecond } from '../helpers/windows.js';
 
 const modes = testClusterNodes() ? (['single', 'cluster'] as const) : (['single'] as const);
 
@@ -39,10 +40,6 @@ function askDistinct(gws: Gateway[], n: number, tag: string) {
 
 type Res = Awaited<ReturnType<Gateway['get']>>;
 const errorOf = (r: Res) => (r.json as ErrorBody).error;
-
-function mostInOneSecond(times: number[]): number {
-  return Math.max(...times.map((t) => times.filter((u) => u >= t && u < t + 1000).length));
-}
 
 async function metric(gw: Gateway, name: string): Promise<number> {
   const text = (await gw.get('/metrics')).body;
