@@ -109,3 +109,26 @@ export async function startGateway(o: GatewayOptions = {}): Promise<Gateway> {
     },
   };
 }
+
+/**
+ * Two instances of one deployment for the Redis fault drills: one redis-server of the drill's own
+ * (by URL), one simulated upstream, one key prefix; callers' own rate limits out of the way and logs
+ * at warn unless `env` says otherwise.
+ */
+export async function startTwoInstances(o: {
+  redisUrl: string;
+  sim: SimUpstream;
+  name: string;
+  env?: Record<string, string>;
+}): Promise<[Gateway, Gateway]> {
+  const prefix = uniquePrefix(o.name);
+  const env = {
+    REDIS_URL: o.redisUrl,
+    EXPECTED_INSTANCES: '2',
+    CALLER_RATE_LIMIT: '10000000',
+    LOG_LEVEL: 'warn',
+    ...o.env,
+  };
+  const first = await startGateway({ sim: o.sim, prefix, env });
+  return [first, await startGateway({ sim: o.sim, prefix, env })];
+}

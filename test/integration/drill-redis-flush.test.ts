@@ -4,8 +4,8 @@
 // more than its budget.
 import { afterEach, describe, expect, it } from 'vitest';
 import { type SimUpstream, startSimUpstream } from '../../src/sim/upstream-server.js';
-import { type Gateway, startGateway, TEST_TOKEN } from '../helpers/gateway.js';
-import { redisClient, uniquePrefix } from '../helpers/redis.js';
+import { type Gateway, startTwoInstances, TEST_TOKEN } from '../helpers/gateway.js';
+import { redisClient } from '../helpers/redis.js';
 import { hasBinary, type RedisProcess, startRedisServer } from '../helpers/redis-server.js';
 
 const KEY = 'flush-caller-key-0123456789';
@@ -24,22 +24,12 @@ afterEach(async () => {
 async function twoInstances(env: Record<string, string>): Promise<[Gateway, Gateway]> {
   redis = await startRedisServer();
   sim = await startSimUpstream({ token: TEST_TOKEN, delayMs: 10 });
-  const prefix = uniquePrefix('drill-flush');
-  for (let i = 0; i < 2; i++)
-    gws.push(
-      await startGateway({
-        sim,
-        prefix,
-        env: {
-          REDIS_URL: redis.url,
-          API_KEYS: `A:${KEY}`,
-          EXPECTED_INSTANCES: '2',
-          CALLER_RATE_LIMIT: '10000000',
-          LOG_LEVEL: 'warn',
-          ...env,
-        },
-      }),
-    );
+  gws = await startTwoInstances({
+    redisUrl: redis.url,
+    sim,
+    name: 'drill-flush',
+    env: { API_KEYS: `A:${KEY}`, ...env },
+  });
   return gws as [Gateway, Gateway];
 }
 

@@ -4,8 +4,8 @@
 // (written back by the instance that fetched them): answered within 5 s, one upstream call each.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type SimUpstream, startSimUpstream } from '../../src/sim/upstream-server.js';
-import { type Gateway, startGateway, TEST_TOKEN } from '../helpers/gateway.js';
-import { redisClient, uniquePrefix } from '../helpers/redis.js';
+import { type Gateway, startTwoInstances, TEST_TOKEN } from '../helpers/gateway.js';
+import { redisClient } from '../helpers/redis.js';
 import { hasBinary, type RedisProcess, startRedisServer } from '../helpers/redis-server.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -16,23 +16,15 @@ const gws: Gateway[] = [];
 beforeAll(async () => {
   redis = await startRedisServer();
   sim = await startSimUpstream({ token: TEST_TOKEN, delayMs: 20 });
-  const prefix = uniquePrefix('drill-oom');
-  for (let i = 0; i < 2; i++)
-    gws.push(
-      await startGateway({
-        sim,
-        prefix,
-        env: {
-          REDIS_URL: redis.url,
-          EXPECTED_INSTANCES: '2',
-          CALLER_RATE_LIMIT: '10000000',
-          // A lease left behind would hold the others for the whole fetch deadline (about 11 s).
-          UPSTREAM_TIMEOUT_MS: '5000',
-          UPSTREAM_MAX_WAIT_MS: '5000',
-          LOG_LEVEL: 'warn',
-        },
-      }),
-    );
+  gws.push(
+    ...(await startTwoInstances({
+      redisUrl: redis.url,
+      sim,
+      name: 'drill-oom',
+      // A lease left behind would hold the others for the whole fetch deadline (about 11 s).
+      env: { UPSTREAM_TIMEOUT_MS: '5000', UPSTREAM_MAX_WAIT_MS: '5000' },
+    })),
+  );
 });
 afterAll(async () => {
   for (const g of gws) await g.close();

@@ -6,8 +6,7 @@
 // calls made.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type SimUpstream, startSimUpstream } from '../../src/sim/upstream-server.js';
-import { ADMIN_KEY, type Gateway, startGateway, TEST_TOKEN } from '../helpers/gateway.js';
-import { uniquePrefix } from '../helpers/redis.js';
+import { ADMIN_KEY, type Gateway, startTwoInstances, TEST_TOKEN } from '../helpers/gateway.js';
 import { hasBinary, type RedisProcess, startRedisServer } from '../helpers/redis-server.js';
 import { mostInOneSecond } from '../helpers/windows.js';
 
@@ -40,26 +39,21 @@ const gws: Gateway[] = [];
 beforeAll(async () => {
   redis = await startRedisServer();
   sim = await startSimUpstream({ token: TEST_TOKEN, delayMs: 20 });
-  const prefix = uniquePrefix('drill-stall');
-  for (let i = 0; i < 2; i++)
-    gws.push(
-      await startGateway({
-        sim,
-        prefix,
-        env: {
-          REDIS_URL: redis.url,
-          API_KEYS: `A:${KEY}`,
-          ADMIN_API_KEYS: `ops:${ADMIN_KEY}`,
-          CALLER_UPSTREAM_DAILY: 'A=100000',
-          UPSTREAM_MAX_RPS: String(BUDGET_RPS),
-          EXPECTED_INSTANCES: '2',
-          CALLER_RATE_LIMIT: '10000000',
-          CALLER_MAX_PENDING_UPSTREAM: '1000',
-          UPSTREAM_MAX_WAIT_MS: '2000',
-          LOG_LEVEL: 'warn',
-        },
-      }),
-    );
+  gws.push(
+    ...(await startTwoInstances({
+      redisUrl: redis.url,
+      sim,
+      name: 'drill-stall',
+      env: {
+        API_KEYS: `A:${KEY}`,
+        ADMIN_API_KEYS: `ops:${ADMIN_KEY}`,
+        CALLER_UPSTREAM_DAILY: 'A=100000',
+        UPSTREAM_MAX_RPS: String(BUDGET_RPS),
+        CALLER_MAX_PENDING_UPSTREAM: '1000',
+        UPSTREAM_MAX_WAIT_MS: '2000',
+      },
+    })),
+  );
 });
 afterAll(async () => {
   redis?.resume(); // never leave a stopped process behind, whatever failed above
